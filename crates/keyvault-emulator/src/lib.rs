@@ -1,0 +1,1 @@
+//! An Azure Key Vault secrets emulator for tests (HTTPS, challenge auth).

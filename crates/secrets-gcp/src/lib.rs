@@ -1,0 +1,1 @@
+//! Google Cloud Secret Manager provider.

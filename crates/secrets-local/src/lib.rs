@@ -1,0 +1,1 @@
+//! Local secret techniques: .env, mounted secret files, OS keyring, encrypted files.

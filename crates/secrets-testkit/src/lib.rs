@@ -1,0 +1,1 @@
+//! Test support: server harness, scripted provider, conformance suite.

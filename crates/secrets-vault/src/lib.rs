@@ -1,0 +1,1 @@
+//! HashiCorp Vault / OpenBao provider.
