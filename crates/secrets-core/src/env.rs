@@ -107,7 +107,7 @@ impl EnvProvider {
         self.dotenv.as_deref()
     }
 
-    fn from_process(&self, name: &str, var: &str) -> Result<Option<String>> {
+    fn read_process_env(&self, name: &str, var: &str) -> Result<Option<String>> {
         if !self.process_env {
             return Ok(None);
         }
@@ -120,7 +120,7 @@ impl EnvProvider {
         }
     }
 
-    fn from_dotenv(&self, name: &str, var: &str) -> Result<Option<String>> {
+    fn read_dotenv(&self, name: &str, var: &str) -> Result<Option<String>> {
         let Some(path) = &self.dotenv else {
             return Ok(None);
         };
@@ -185,9 +185,9 @@ impl SecretProvider for EnvProvider {
                 .with_message("environment variables have no versions"));
         }
         let var = self.var_name(name);
-        let value = match self.from_process(name, &var)? {
+        let value = match self.read_process_env(name, &var)? {
             Some(v) => v,
-            None => self.from_dotenv(name, &var)?.ok_or_else(|| {
+            None => self.read_dotenv(name, &var)?.ok_or_else(|| {
                 let mut msg = format!("variable {var} is not set");
                 if let Some(path) = &self.dotenv {
                     msg.push_str(&format!(" in the environment or in {}", path.display()));
