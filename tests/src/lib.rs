@@ -1,1 +1,1 @@
-//! stub
+//! Workspace-level integration tests live in `tests/`; this library is empty.

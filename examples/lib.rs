@@ -1,0 +1,1 @@
+//! Examples for the secrets workspace; see `examples/`. This library is empty.
