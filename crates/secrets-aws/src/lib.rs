@@ -96,7 +96,10 @@ impl fmt::Debug for AwsProviderBuilder {
         f.debug_struct("AwsProviderBuilder")
             .field("region", &self.region)
             .field("endpoint_url", &self.endpoint_url)
-            .field("credentials", &self.credentials.as_ref().map(|_| "[REDACTED]"))
+            .field(
+                "credentials",
+                &self.credentials.as_ref().map(|_| "[REDACTED]"),
+            )
             .field("max_attempts", &self.max_attempts)
             .field("operation_timeout", &self.operation_timeout)
             .finish_non_exhaustive()
@@ -409,7 +412,10 @@ impl AwsProvider {
             for entry in out.secret_values.unwrap_or_default() {
                 let key = asked
                     .iter()
-                    .find(|a| Some(a.as_str()) == entry.name.as_deref() || Some(a.as_str()) == entry.arn.as_deref())
+                    .find(|a| {
+                        Some(a.as_str()) == entry.name.as_deref()
+                            || Some(a.as_str()) == entry.arn.as_deref()
+                    })
                     .cloned();
                 let Some(key) = key else { continue };
                 let info = VersionInfo::new(entry.version_id.clone().unwrap_or_default())
@@ -506,7 +512,11 @@ where
         SdkError::ServiceError(service) => {
             let status = service.raw().status().as_u16();
             let e = service.err();
-            map_code(e.code().unwrap_or(""), e.message().unwrap_or(""), Some(status))
+            map_code(
+                e.code().unwrap_or(""),
+                e.message().unwrap_or(""),
+                Some(status),
+            )
         }
         SdkError::TimeoutError(_) => Error::new(ErrorKind::Timeout, PROVIDER)
             .with_message("the call to Secrets Manager timed out"),
@@ -536,8 +546,9 @@ where
         }
         SdkError::ResponseError(r) => {
             let status = r.raw().status().as_u16();
-            Error::new(ErrorKind::Unavailable, PROVIDER)
-                .with_message(format!("unreadable response from Secrets Manager (HTTP {status})"))
+            Error::new(ErrorKind::Unavailable, PROVIDER).with_message(format!(
+                "unreadable response from Secrets Manager (HTTP {status})"
+            ))
         }
         _ => Error::new(ErrorKind::Other, PROVIDER).with_message("unknown SDK error"),
     };
@@ -556,7 +567,11 @@ mod tests {
             ("ThrottlingException", ErrorKind::RateLimited, true),
             ("DecryptionFailure", ErrorKind::PermissionDenied, false),
             ("InternalServiceError", ErrorKind::Unavailable, true),
-            ("UnrecognizedClientException", ErrorKind::Unauthenticated, false),
+            (
+                "UnrecognizedClientException",
+                ErrorKind::Unauthenticated,
+                false,
+            ),
             ("ExpiredTokenException", ErrorKind::Unauthenticated, false),
             ("InvalidParameterException", ErrorKind::InvalidName, false),
         ];
@@ -570,7 +585,10 @@ mod tests {
             Some(400),
         );
         assert_eq!(deleted.kind(), ErrorKind::Disabled);
-        assert_eq!(map_code("Weird", "", Some(503)).kind(), ErrorKind::Unavailable);
+        assert_eq!(
+            map_code("Weird", "", Some(503)).kind(),
+            ErrorKind::Unavailable
+        );
         assert!(map_code("Weird", "", Some(503)).is_retryable());
         assert_eq!(map_code("Weird", "", Some(400)).kind(), ErrorKind::Other);
     }

@@ -1,1 +1,16 @@
-//! Test support: server harness, scripted provider, conformance suite.
+//! Test support for the secrets workspace (not published).
+//!
+//! - [`server`]: find a local test server or fail loudly with how to start it.
+//! - [`canary`]: plant a unique value and prove it never escapes into text or logs.
+//! - [`unique_name`]: names that let tests run in parallel against one server.
+
+#![allow(clippy::print_stderr)]
+
+pub mod canary;
+pub mod server;
+
+/// A name no other test uses: `prefix/` followed by a random suffix.
+pub fn unique_name(prefix: &str) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}/{}", &id[..12])
+}

@@ -46,7 +46,11 @@ impl SecretBundle {
     }
 
     /// Wraps a secret already read, checking that it is a JSON object within `max_bytes`.
-    pub fn from_secret(provider: &'static str, secret: Arc<Secret>, max_bytes: usize) -> Result<Self> {
+    pub fn from_secret(
+        provider: &'static str,
+        secret: Arc<Secret>,
+        max_bytes: usize,
+    ) -> Result<Self> {
         parse_object(provider, secret.name(), secret.value(), max_bytes)?;
         Ok(SecretBundle {
             provider,
@@ -73,7 +77,12 @@ impl SecretBundle {
     /// Decodes the bundle into any `serde` type. A problem names the secret, the field path
     /// and what was expected, never a value.
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T> {
-        let value = parse_object(self.provider, self.name(), self.secret.value(), self.max_bytes)?;
+        let value = parse_object(
+            self.provider,
+            self.name(),
+            self.secret.value(),
+            self.max_bytes,
+        )?;
         decode_value(self.provider, self.name(), short_type_name::<T>(), value)
     }
 

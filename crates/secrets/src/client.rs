@@ -40,9 +40,11 @@ impl ProviderKind {
         match value.trim().to_ascii_lowercase().as_str() {
             "env" | "dotenv" => Ok(ProviderKind::Env),
             "aws" | "aws-secrets-manager" => Ok(ProviderKind::Aws),
-            other => Err(Error::new(ErrorKind::InvalidConfig, "secrets").with_message(format!(
-                "{ENV_PROVIDER}={other:?} is not a known provider (known: env, aws)"
-            ))),
+            other => Err(
+                Error::new(ErrorKind::InvalidConfig, "secrets").with_message(format!(
+                    "{ENV_PROVIDER}={other:?} is not a known provider (known: env, aws)"
+                )),
+            ),
         }
     }
 }

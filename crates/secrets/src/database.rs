@@ -6,8 +6,8 @@ use std::fmt;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use secrecy::{ExposeSecret, SecretString};
 use secrets_core::{FieldIssue, REDACTED};
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::decode::issues_message;
 
@@ -115,9 +115,8 @@ impl DatabaseConfig {
             Some(e) => match e.to_ascii_lowercase().as_str() {
                 "postgres" | "postgresql" | "aurora-postgresql" => "postgres",
                 "mysql" | "mariadb" | "aurora" | "aurora-mysql" => "mysql",
-                "sqlserver" | "sqlserver-ee" | "sqlserver-se" | "sqlserver-ex" | "sqlserver-web" => {
-                    "sqlserver"
-                }
+                "sqlserver" | "sqlserver-ee" | "sqlserver-se" | "sqlserver-ex"
+                | "sqlserver-web" => "sqlserver",
                 "oracle" | "oracle-ee" | "oracle-se2" => "oracle",
                 "redshift" => "redshift",
                 _ => e,
@@ -146,7 +145,11 @@ impl DatabaseConfig {
             enc(self.password.expose_secret()),
             self.port
         );
-        let redacted = format!("{}://{user}:{REDACTED}@{host}:{}{db}", self.scheme(), self.port);
+        let redacted = format!(
+            "{}://{user}:{REDACTED}@{host}:{}{db}",
+            self.scheme(),
+            self.port
+        );
         ConnectionUrl {
             full: SecretString::from(full),
             redacted,
@@ -162,38 +165,41 @@ impl DatabaseConfig {
                 problem: problem.to_string(),
             });
         };
-        let mut required_text = |map: &mut BTreeMap<String, Slot>, field: &str| match map.remove(field) {
-            Some(Slot::Text(s)) if !s.expose_secret().is_empty() => Some(s),
-            Some(Slot::Text(_)) => {
-                issue(field, "empty");
-                None
-            }
-            None | Some(Slot::Null) => {
-                issue(field, "missing");
-                None
-            }
-            Some(other) => {
-                issue(field, &format!("expected a string, found {}", other.kind()));
-                None
-            }
-        };
+        let mut required_text =
+            |map: &mut BTreeMap<String, Slot>, field: &str| match map.remove(field) {
+                Some(Slot::Text(s)) if !s.expose_secret().is_empty() => Some(s),
+                Some(Slot::Text(_)) => {
+                    issue(field, "empty");
+                    None
+                }
+                None | Some(Slot::Null) => {
+                    issue(field, "missing");
+                    None
+                }
+                Some(other) => {
+                    issue(field, &format!("expected a string, found {}", other.kind()));
+                    None
+                }
+            };
         let host = required_text(&mut map, "host");
         let username = required_text(&mut map, "username");
         let password = required_text(&mut map, "password");
         let mut opt_issues = Vec::new();
-        let mut optional_text = |map: &mut BTreeMap<String, Slot>, field: &str| match map.remove(field) {
-            Some(Slot::Text(s)) => Some(s.expose_secret().to_string()),
-            None | Some(Slot::Null) => None,
-            Some(other) => {
-                opt_issues.push(FieldIssue {
-                    field: field.to_string(),
-                    problem: format!("expected a string, found {}", other.kind()),
-                });
-                None
-            }
-        };
+        let mut optional_text =
+            |map: &mut BTreeMap<String, Slot>, field: &str| match map.remove(field) {
+                Some(Slot::Text(s)) => Some(s.expose_secret().to_string()),
+                None | Some(Slot::Null) => None,
+                Some(other) => {
+                    opt_issues.push(FieldIssue {
+                        field: field.to_string(),
+                        problem: format!("expected a string, found {}", other.kind()),
+                    });
+                    None
+                }
+            };
         let engine = optional_text(&mut map, "engine");
-        let dbname = optional_text(&mut map, "dbname").or_else(|| optional_text(&mut map, "database"));
+        let dbname =
+            optional_text(&mut map, "dbname").or_else(|| optional_text(&mut map, "database"));
         let cluster = optional_text(&mut map, "dbClusterIdentifier");
         let instance = optional_text(&mut map, "dbInstanceIdentifier");
         issues.extend(opt_issues);
@@ -332,7 +338,9 @@ impl fmt::Display for ConnectionUrl {
 
 impl fmt::Debug for ConnectionUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("ConnectionUrl").field(&self.redacted).finish()
+        f.debug_tuple("ConnectionUrl")
+            .field(&self.redacted)
+            .finish()
     }
 }
 
@@ -429,7 +437,10 @@ mod tests {
     #[test]
     fn ipv6_host_and_dbname_encoding() {
         let db = DatabaseConfig::new("::1", 5432, "a b", "x").with_dbname("my db");
-        assert_eq!(db.url().expose_secret(), "postgres://a%20b:x@[::1]:5432/my%20db");
+        assert_eq!(
+            db.url().expose_secret(),
+            "postgres://a%20b:x@[::1]:5432/my%20db"
+        );
     }
 
     #[test]

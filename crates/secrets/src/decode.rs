@@ -284,19 +284,17 @@ mod tests {
         let err = decode::<Conf>(r#"{"port":1,"name":"x","inner":{"mode":"fast"}}"#).unwrap_err();
         assert_eq!(err.fields()[0].field, "inner.level");
         assert_eq!(err.fields()[0].problem, "missing");
-        let err = decode::<Conf>(
-            r#"{"port":1,"name":"x","inner":{"level":2,"mode":"canary-91b2"}}"#,
-        )
-        .unwrap_err();
+        let err =
+            decode::<Conf>(r#"{"port":1,"name":"x","inner":{"level":2,"mode":"canary-91b2"}}"#)
+                .unwrap_err();
         assert_eq!(err.fields()[0].field, "inner.mode");
         assert!(!text(&err).contains("canary-91b2"), "{}", text(&err));
     }
 
     #[test]
     fn out_of_range_hides_number() {
-        let err =
-            decode::<Conf>(r#"{"port":987654,"name":"x","inner":{"level":2,"mode":"fast"}}"#)
-                .unwrap_err();
+        let err = decode::<Conf>(r#"{"port":987654,"name":"x","inner":{"level":2,"mode":"fast"}}"#)
+            .unwrap_err();
         assert!(!text(&err).contains("987654"), "{}", text(&err));
         assert_eq!(err.fields()[0].field, "port");
     }

@@ -12,8 +12,8 @@ pub use client::{
 };
 pub use database::{ConnectionUrl, DatabaseConfig};
 pub use secrets_core::{
-    Capabilities, DynProvider, EnvProvider, Error, ErrorKind, FieldIssue, MemoryProvider,
-    Result, Secret, SecretProvider, SecretValue, VersionInfo, VersionSelector,
+    Capabilities, DynProvider, EnvProvider, Error, ErrorKind, FieldIssue, MemoryProvider, Result,
+    Secret, SecretProvider, SecretValue, VersionInfo, VersionSelector,
 };
 
 /// The AWS Secrets Manager provider (feature `aws`).
