@@ -51,7 +51,11 @@ async fn run() -> Result<(), secrets::Error> {
     let db = bundle.database()?;
     let provider = Secrets::global().await?.provider().provider_name();
     println!("cgi-chat: database config from the `{provider}` provider");
-    println!("  secret:   {} (version {})", bundle.name(), bundle.version_id().unwrap_or("-"));
+    println!(
+        "  secret:   {} (version {})",
+        bundle.name(),
+        bundle.version_id().unwrap_or("-")
+    );
     println!("  engine:   {}", db.engine.as_deref().unwrap_or("-"));
     println!("  host:     {}:{}", db.host, db.port);
     println!("  user:     {}", db.username);

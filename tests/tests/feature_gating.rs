@@ -4,13 +4,26 @@ use std::process::Command;
 
 fn tree(features: &[&str]) -> String {
     let mut cmd = Command::new(env!("CARGO"));
-    cmd.args(["tree", "-p", "secrets", "-e", "normal", "--prefix", "none", "--no-default-features"]);
+    cmd.args([
+        "tree",
+        "-p",
+        "secrets",
+        "-e",
+        "normal",
+        "--prefix",
+        "none",
+        "--no-default-features",
+    ]);
     if !features.is_empty() {
         cmd.args(["--features", &features.join(",")]);
     }
     cmd.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
     let out = cmd.output().expect("run cargo tree");
-    assert!(out.status.success(), "cargo tree failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "cargo tree failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
@@ -28,8 +41,19 @@ fn crates(tree: &str, prefix: &str) -> Vec<String> {
 #[test]
 fn no_feature_compiles_no_cloud_sdk() {
     let t = tree(&[]);
-    for sdk in ["aws-", "google-cloud", "azure_", "secrets-aws", "secrets-gcp", "secrets-azure"] {
-        assert!(crates(&t, sdk).is_empty(), "{sdk} crates without features: {:?}", crates(&t, sdk));
+    for sdk in [
+        "aws-",
+        "google-cloud",
+        "azure_",
+        "secrets-aws",
+        "secrets-gcp",
+        "secrets-azure",
+    ] {
+        assert!(
+            crates(&t, sdk).is_empty(),
+            "{sdk} crates without features: {:?}",
+            crates(&t, sdk)
+        );
     }
 }
 
@@ -38,13 +62,23 @@ fn aws_feature_compiles_only_the_aws_sdk_with_one_tls_stack() {
     let t = tree(&["aws"]);
     assert!(crates(&t, "aws-sdk-secretsmanager").len() == 1, "{t}");
     for other in ["google-cloud", "azure_", "secrets-gcp", "secrets-azure"] {
-        assert!(crates(&t, other).is_empty(), "{other} with only aws: {:?}", crates(&t, other));
+        assert!(
+            crates(&t, other).is_empty(),
+            "{other} with only aws: {:?}",
+            crates(&t, other)
+        );
     }
     for legacy in ["openssl-sys", "native-tls", "ring"] {
-        assert!(crates(&t, &format!("{legacy} ")).is_empty(), "{legacy} in the aws tree");
+        assert!(
+            crates(&t, &format!("{legacy} ")).is_empty(),
+            "{legacy} in the aws tree"
+        );
     }
     let rustls: Vec<&str> = t.lines().filter(|l| l.starts_with("rustls v")).collect();
-    let mut versions: Vec<&str> = rustls.iter().map(|l| l.split(' ').nth(1).unwrap_or("")).collect();
+    let mut versions: Vec<&str> = rustls
+        .iter()
+        .map(|l| l.split(' ').nth(1).unwrap_or(""))
+        .collect();
     versions.sort();
     versions.dedup();
     assert_eq!(versions.len(), 1, "one rustls version: {versions:?}");
