@@ -127,7 +127,8 @@ pub struct Emulator {
 
 impl Emulator {
     /// Generates the certificates, writes the CA file if configured, binds, and serves in the
-    /// background on the current tokio runtime until the returned handle is shut down or
+    /// background on the current tokio runtime (which needs its I/O and time drivers, as
+    /// `#[tokio::test]` and `#[tokio::main]` give) until the returned handle is shut down or
     /// dropped.
     ///
     /// # Errors
