@@ -13,7 +13,7 @@ use secrets_core::{Error, ErrorKind, Result};
 
 use crate::PROVIDER_NAME;
 use crate::names::project_is_valid;
-use crate::provider::GcpProvider;
+use crate::provider::{GcpProvider, Settings};
 
 /// The variable [`GcpProviderBuilder::from_env`] reads for an endpoint override, such as
 /// `http://127.0.0.1:8085` for the drongo emulator.
@@ -207,8 +207,10 @@ impl GcpProviderBuilder {
     }
 
     /// The most time one call may take, every attempt and back-off pause included (default
-    /// [`DEFAULT_TOTAL_TIMEOUT`]). The budget also bounds each attempt, so a server that
-    /// hangs cannot hold a call longer than this.
+    /// [`DEFAULT_TOTAL_TIMEOUT`]). The budget also bounds each attempt, and (with 250 ms to
+    /// spare) the whole call, obtaining an access token included: a server or metadata server
+    /// that hangs cannot hold a call longer. A timed-out call is an
+    /// [`ErrorKind::Timeout`] error, retryable.
     pub fn with_total_timeout(mut self, timeout: Duration) -> Self {
         self.total_timeout = timeout;
         self
@@ -223,8 +225,8 @@ impl GcpProviderBuilder {
     /// Replaces the whole retry policy with an SDK policy, such as
     /// `Aip194Strict.with_attempt_limit(5).with_time_limit(Duration::from_secs(30))`.
     /// The attempt and time limits of [`with_max_attempts`](Self::with_max_attempts) and
-    /// [`with_total_timeout`](Self::with_total_timeout) then no longer apply: include
-    /// limits in `policy`.
+    /// [`with_total_timeout`](Self::with_total_timeout) then no longer apply, nor the hard
+    /// bound on a whole call: include limits in `policy`.
     ///
     /// ```no_run
     /// # async fn demo() -> secrets_core::Result<()> {
@@ -337,6 +339,7 @@ impl GcpProviderBuilder {
             CredentialsChoice::Auto => load_adc()?,
         };
 
+        let custom_policy = self.retry_policy.is_some();
         let retry_policy = self.retry_policy.unwrap_or_else(|| {
             Aip194Strict
                 .continue_on_too_many_requests()
@@ -378,11 +381,14 @@ impl GcpProviderBuilder {
 
         Ok(GcpProvider::new(
             client,
-            project.to_owned(),
-            endpoint,
-            credentials_label,
-            retry_label,
-            self.version_metadata_on_get,
+            Settings {
+                project: project.to_owned(),
+                endpoint,
+                credentials_label,
+                retry_label,
+                version_metadata_on_get: self.version_metadata_on_get,
+                call_timeout: (!custom_policy).then_some(self.total_timeout),
+            },
         ))
     }
 }

@@ -1,7 +1,7 @@
 //! The provider itself.
 
 use std::fmt;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use google_cloud_secretmanager_v1::client::SecretManagerService;
 use google_cloud_secretmanager_v1::model::{SecretPayload, SecretVersion, secret_version};
@@ -50,42 +50,43 @@ use crate::names::{Target, resolve, version_of};
 #[derive(Clone)]
 pub struct GcpProvider {
     client: SecretManagerService,
-    project: String,
-    endpoint: Option<String>,
-    credentials_label: &'static str,
-    retry_label: String,
-    version_metadata_on_get: bool,
+    settings: Settings,
 }
+
+/// What the builder decided, besides the client.
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub(crate) project: String,
+    pub(crate) endpoint: Option<String>,
+    /// What kind of credentials, for `Debug` (never the credentials).
+    pub(crate) credentials_label: &'static str,
+    pub(crate) retry_label: String,
+    pub(crate) version_metadata_on_get: bool,
+    /// A hard bound on one provider call, when the retry policy is ours.
+    pub(crate) call_timeout: Option<Duration>,
+}
+
+/// Extra time the hard bound grants over the retry policy's own time limit, which normally
+/// ends a call first; the bound only catches what the policy does not time (obtaining an
+/// access token, for one).
+const CALL_TIMEOUT_GRACE: Duration = Duration::from_millis(250);
 
 impl fmt::Debug for GcpProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.settings;
         f.debug_struct("GcpProvider")
-            .field("project", &self.project)
+            .field("project", &s.project)
             .field("endpoint", &self.endpoint())
-            .field("credentials", &self.credentials_label)
-            .field("retry", &self.retry_label)
-            .field("version_metadata_on_get", &self.version_metadata_on_get)
+            .field("credentials", &s.credentials_label)
+            .field("retry", &s.retry_label)
+            .field("version_metadata_on_get", &s.version_metadata_on_get)
             .finish_non_exhaustive()
     }
 }
 
 impl GcpProvider {
-    pub(crate) fn new(
-        client: SecretManagerService,
-        project: String,
-        endpoint: Option<String>,
-        credentials_label: &'static str,
-        retry_label: String,
-        version_metadata_on_get: bool,
-    ) -> Self {
-        GcpProvider {
-            client,
-            project,
-            endpoint,
-            credentials_label,
-            retry_label,
-            version_metadata_on_get,
-        }
+    pub(crate) fn new(client: SecretManagerService, settings: Settings) -> Self {
+        GcpProvider { client, settings }
     }
 
     /// A builder with no project, the public endpoint and the default retry limits.
@@ -119,12 +120,15 @@ impl GcpProvider {
 
     /// The project plain names resolve in.
     pub fn project(&self) -> &str {
-        &self.project
+        &self.settings.project
     }
 
     /// The endpoint in use (`https://secretmanager.googleapis.com` unless overridden).
     pub fn endpoint(&self) -> &str {
-        self.endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT)
+        self.settings
+            .endpoint
+            .as_deref()
+            .unwrap_or(DEFAULT_ENDPOINT)
     }
 
     /// The SDK client, configured like the provider (endpoint, credentials, retries), for
@@ -139,17 +143,26 @@ impl GcpProvider {
     /// a plain name is mapped with [`secret_id_for_name`](crate::secret_id_for_name) in
     /// this provider's project; a resource name is checked and returned without its version.
     ///
-    /// ```no_run
-    /// # async fn demo() -> secrets_core::Result<()> {
-    /// let provider = secrets_gcp::GcpProvider::builder().with_project("p").build().await?;
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let provider = secrets_gcp::GcpProvider::builder()
+    ///     .with_project("p")
+    ///     .with_endpoint("http://127.0.0.1:8085") // an emulator: no credentials needed
+    ///     .build()
+    ///     .await?;
     /// assert_eq!(
     ///     provider.secret_resource_name("cgi-chat/database")?,
     ///     "projects/p/secrets/cgi-chat__database"
     /// );
-    /// # Ok(()) }
+    /// assert_eq!(
+    ///     provider.secret_resource_name("projects/other/secrets/api-key/versions/3")?,
+    ///     "projects/other/secrets/api-key"
+    /// );
+    /// # Ok::<(), secrets_core::Error>(())
+    /// # }).unwrap();
     /// ```
     pub fn secret_resource_name(&self, name: &str) -> Result<String> {
-        Ok(resolve(&self.project, name)?.secret)
+        Ok(resolve(&self.settings.project, name)?.secret)
     }
 
     fn context<'a>(&'a self, name: &'a str, resource: &'a str) -> Context<'a> {
@@ -160,14 +173,34 @@ impl GcpProvider {
         }
     }
 
+    /// Runs one SDK call under the hard time bound and maps its error.
+    async fn call<T>(
+        &self,
+        name: &str,
+        resource: &str,
+        call: impl Future<Output = google_cloud_gax::Result<T>>,
+    ) -> Result<T> {
+        let outcome = match self.settings.call_timeout {
+            None => call.await,
+            Some(limit) => match tokio::time::timeout(limit + CALL_TIMEOUT_GRACE, call).await {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    return Err(Error::new(ErrorKind::Timeout, PROVIDER_NAME)
+                        .with_secret(name)
+                        .with_message(format!(
+                            "no answer about `{resource}` from {} within {limit:?}, retries \
+                             and obtaining credentials included",
+                            self.endpoint()
+                        )));
+                }
+            },
+        };
+        outcome.map_err(|e| map_sdk_error(e, &self.context(name, resource)))
+    }
+
     async fn version_metadata(&self, name: &str, resource: &str) -> Result<SecretVersion> {
-        let version = self
-            .client
-            .get_secret_version()
-            .set_name(resource)
-            .send()
-            .await
-            .map_err(|e| map_sdk_error(e, &self.context(name, resource)))?;
+        let request = self.client.get_secret_version().set_name(resource).send();
+        let version = self.call(name, resource, request).await?;
         check_state(name, &version)?;
         Ok(version)
     }
@@ -225,15 +258,14 @@ impl SecretProvider for GcpProvider {
     }
 
     async fn get(&self, name: &str, version: &VersionSelector) -> Result<Secret> {
-        let target: Target = resolve(&self.project, name)?;
+        let target: Target = resolve(&self.settings.project, name)?;
         let resource = target.version_resource(name, version)?;
-        let response = self
+        let request = self
             .client
             .access_secret_version()
             .set_name(&resource)
-            .send()
-            .await
-            .map_err(|e| map_sdk_error(e, &self.context(name, &resource)))?;
+            .send();
+        let response = self.call(name, &resource, request).await?;
         let value = decode_payload(name, &resource, response.payload)?;
 
         // The service answers with the numbered version it read, even for `latest` or an
@@ -250,7 +282,7 @@ impl SecretProvider for GcpProvider {
         if let VersionSelector::Stage(alias) = version {
             info = info.with_stages(vec![alias.clone()]);
         }
-        if self.version_metadata_on_get {
+        if self.settings.version_metadata_on_get {
             let meta = self.version_metadata(name, &read).await?;
             info = info.with_created(created(&meta));
         }
@@ -258,7 +290,7 @@ impl SecretProvider for GcpProvider {
     }
 
     async fn current_version(&self, name: &str) -> Result<VersionInfo> {
-        let target = resolve(&self.project, name)?;
+        let target = resolve(&self.settings.project, name)?;
         let resource = target.version_resource(name, &VersionSelector::Latest)?;
         let meta = self.version_metadata(name, &resource).await?;
         let mut info = match version_of(&meta.name) {
@@ -351,6 +383,7 @@ mod tests {
             version: &'static str,
             error: Option<(Code, &'static str)>,
             no_access: bool,
+            hang: bool,
         }
 
         impl stub::SecretManagerService for Stub {
@@ -360,6 +393,9 @@ mod tests {
                 _options: RequestOptions,
             ) -> google_cloud_gax::Result<Response<AccessSecretVersionResponse>> {
                 assert!(!self.no_access, "access_secret_version must not be called");
+                if self.hang {
+                    std::future::pending::<()>().await;
+                }
                 self.calls
                     .lock()
                     .unwrap()
@@ -407,15 +443,26 @@ mod tests {
             stub: Stub,
             version_metadata_on_get: bool,
         ) -> (GcpProvider, std::sync::Arc<Stub>) {
+            provider_with_timeout(stub, version_metadata_on_get, Duration::from_secs(5))
+        }
+
+        fn provider_with_timeout(
+            stub: Stub,
+            version_metadata_on_get: bool,
+            call_timeout: Duration,
+        ) -> (GcpProvider, std::sync::Arc<Stub>) {
             let stub = std::sync::Arc::new(stub);
             let client = SecretManagerService::from_stub::<Stub>(stub.clone());
             let provider = GcpProvider::new(
                 client,
-                "p".into(),
-                None,
-                "anonymous",
-                "test".into(),
-                version_metadata_on_get,
+                Settings {
+                    project: "p".into(),
+                    endpoint: None,
+                    credentials_label: "anonymous",
+                    retry_label: "test".into(),
+                    version_metadata_on_get,
+                    call_timeout: Some(call_timeout),
+                },
             );
             (provider, stub)
         }
@@ -541,6 +588,23 @@ mod tests {
                 err.to_string().contains("projects/p/secrets/db/versions/2"),
                 "{err}"
             );
+        }
+
+        #[tokio::test]
+        async fn a_call_that_hangs_is_cut_off() {
+            let (p, _) = provider_with_timeout(
+                Stub {
+                    hang: true,
+                    ..Stub::default()
+                },
+                false,
+                Duration::from_millis(100),
+            );
+            let started = std::time::Instant::now();
+            let err = p.get("db", &VersionSelector::Latest).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Timeout);
+            assert!(err.is_retryable());
+            assert!(started.elapsed() < Duration::from_secs(2));
         }
 
         #[tokio::test]

@@ -8,8 +8,7 @@
 // Helpers outside #[test] functions panic on purpose, like the tests that call them.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use secrets_core::{ErrorKind, REDACTED, SecretProvider, VersionSelector};
@@ -17,59 +16,21 @@ use secrets_gcp::google_cloud_secretmanager_v1::model::{
     Replication, Secret as SdkSecret, SecretPayload, replication,
 };
 use secrets_gcp::{GcpProvider, secret_id_for_name};
+use secrets_testkit::canary::{Canary, capture_trace_logs};
+use secrets_testkit::server::DRONGO;
+use secrets_testkit::unique_name;
 
-const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:8085";
 const PROJECT: &str = "secrets-gcp-tests";
 
-fn endpoint() -> String {
-    std::env::var("SECRETS_TEST_GCP_ENDPOINT")
-        .ok()
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned())
-}
-
-/// Fails the test, saying how to start drongo, unless its health check answers.
-fn require_drongo(endpoint: &str) {
-    let hostport = endpoint
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    let how = format!(
-        "drongo (GCP Secret Manager emulator) is not reachable at {endpoint}: start it with \
-         `./scripts/servers.sh start drongo`, or point SECRETS_TEST_GCP_ENDPOINT at a running one"
-    );
-    let addr = hostport
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-        .unwrap_or_else(|| panic!("{how} (cannot resolve {hostport:?})"));
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
-        .unwrap_or_else(|e| panic!("{how} ({e})"));
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    write!(
-        stream,
-        "GET /drongo/health HTTP/1.0\r\nHost: {hostport}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap_or_else(|e| panic!("{how} ({e})"));
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
-    assert!(
-        answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"),
-        "{how} (health check answered {:?})",
-        answer.lines().next()
-    );
+/// drongo's endpoint; fails the test, saying how to start drongo, when it is not reachable.
+async fn drongo() -> String {
+    DRONGO.require().await
 }
 
 async fn provider() -> GcpProvider {
-    let endpoint = endpoint();
-    require_drongo(&endpoint);
     GcpProvider::builder()
         .with_project(PROJECT)
-        .with_endpoint(endpoint)
+        .with_endpoint(drongo().await)
         .with_total_timeout(Duration::from_secs(5))
         .build()
         .await
@@ -78,8 +39,7 @@ async fn provider() -> GcpProvider {
 
 /// A unique plain name with a `/`, so every test also exercises the name mapping.
 fn unique(label: &str) -> String {
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    format!("gcp-test-{}/{label}", &id[..12])
+    unique_name(&format!("gcp-{label}"))
 }
 
 /// Creates the secret that plain `name` maps to, through the provider's own client.
@@ -306,11 +266,9 @@ async fn current_version_follows_new_versions() {
 
 #[tokio::test]
 async fn version_metadata_on_get_reports_created() {
-    let endpoint = endpoint();
-    require_drongo(&endpoint);
     let p = GcpProvider::builder()
         .with_project(PROJECT)
-        .with_endpoint(endpoint)
+        .with_endpoint(drongo().await)
         .with_version_metadata_on_get(true)
         .build()
         .await
@@ -462,23 +420,26 @@ async fn hanging_server_is_cut_off_by_the_total_timeout() {
 
 #[tokio::test]
 async fn canary_never_leaks() {
+    // Every tracing event at every level, the SDK's included, on this (current) thread.
+    let (logs, _guard) = capture_trace_logs();
     let p = provider().await;
-    let canary = format!("canary-{}", uuid::Uuid::new_v4().simple());
+    let canary = Canary::new();
+    let value = canary.as_str().to_owned();
     let name = unique("canary");
     let secret = create(&p, &name).await;
-    add(&p, &secret, canary.clone()).await;
-    add(&p, &secret, format!("{canary}-v2").into_bytes()).await;
-    add(&p, &secret, [canary.as_bytes(), &[0xff]].concat()).await;
+    add(&p, &secret, value.clone()).await;
+    add(&p, &secret, format!("{value}-v2").into_bytes()).await;
+    add(&p, &secret, [value.as_bytes(), &[0xff]].concat()).await;
     disable(&p, &secret, "2").await;
 
     let mut seen = Vec::new();
-    let mut record = |label: &str, text: String| seen.push(format!("{label}: {text}"));
+    let mut record = |label: &str, text: String| seen.push((label.to_owned(), text));
 
     record("provider", format!("{p:?}"));
     let first = p.get(&name, &VersionSelector::id("1")).await.unwrap();
     assert_eq!(
         first.value().expose_text().unwrap(),
-        canary,
+        value,
         "expose shows the value"
     );
     record("secret", format!("{first:?}"));
@@ -487,13 +448,13 @@ async fn canary_never_leaks() {
 
     let binary = p.get(&name, &VersionSelector::Latest).await.unwrap();
     assert!(binary.value().is_binary());
-    assert!(binary.value().expose_bytes().starts_with(canary.as_bytes()));
+    assert!(binary.value().expose_bytes().starts_with(value.as_bytes()));
     record(
         "binary",
         format!("{binary:?} {} {:?}", binary.value(), binary.value()),
     );
     let not_text = binary.value().expose_text().unwrap_err();
-    record("not-text", format!("{not_text} {not_text:?}"));
+    record("not-text error", format!("{not_text} {not_text:?}"));
 
     let errors = [
         p.get(&name, &VersionSelector::id("2")).await.unwrap_err(),
@@ -513,7 +474,7 @@ async fn canary_never_leaks() {
         record("error", format!("{err} | {err:?}"));
         let mut source = std::error::Error::source(err);
         while let Some(s) = source {
-            record("source", format!("{s} | {s:?}"));
+            record("error source", format!("{s} | {s:?}"));
             source = s.source();
         }
     }
@@ -522,20 +483,23 @@ async fn canary_never_leaks() {
         format!("{:?}", p.current_version(&name).await.unwrap()),
     );
     for r in p.get_many(&[&name, "missing-one"]).await {
-        record("many", format!("{r:?}"));
+        record("get_many", format!("{r:?}"));
     }
 
-    assert!(seen.iter().any(|s| s.contains(REDACTED)));
-    for line in &seen {
-        assert!(!line.contains(&canary), "canary leaked in {line}");
+    assert!(seen.iter().any(|(_, text)| text.contains(REDACTED)));
+    for (what, text) in &seen {
+        canary.assert_absent(what, text);
     }
+    // Not asserted non-empty: under `cargo test` (threads), tracing's per-callsite interest
+    // cache can hide events from a thread-local subscriber; nextest runs each test alone.
+    canary.assert_absent("the tracing logs", &logs.text());
 }
 
 /// `from_env` end to end, in a child process so the environment can be set safely.
-#[test]
-fn from_env_reads_project_and_endpoint() {
-    let endpoint = endpoint();
-    require_drongo(&endpoint);
+#[tokio::test]
+async fn from_env_reads_project_and_endpoint() {
+    drongo().await;
+    let endpoint = DRONGO.url();
     let status = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
