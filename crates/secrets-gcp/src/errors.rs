@@ -216,7 +216,10 @@ pub(crate) fn map_sdk_error(err: SdkError, cx: &Context<'_>) -> Error {
         if cred.is_transient() {
             (
                 ErrorKind::Unavailable,
-                "cannot obtain credentials right now (a temporary failure)".to_owned(),
+                "cannot obtain an access token right now (is the metadata server or token \
+                 endpoint reachable? Outside Google Cloud, set GOOGLE_APPLICATION_CREDENTIALS or \
+                 run `gcloud auth application-default login`)"
+                    .to_owned(),
             )
         } else {
             (
