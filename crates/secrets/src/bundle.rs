@@ -45,6 +45,15 @@ impl SecretBundle {
         Secrets::global().await?.bundle(name).await
     }
 
+    /// Watches `name` through the process-wide client, decoded into `T` once per new
+    /// version (see [`Secrets::watch`]).
+    pub async fn watch<T>(name: &str) -> Result<crate::Watch<T>>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        Secrets::global().await?.watch(name).await
+    }
+
     /// Wraps a secret already read, checking that it is a JSON object within `max_bytes`.
     pub fn from_secret(
         provider: &'static str,

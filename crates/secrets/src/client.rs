@@ -11,6 +11,8 @@ use serde::de::DeserializeOwned;
 use tokio::sync::OnceCell;
 
 use crate::bundle::SecretBundle;
+use crate::cache::{CacheConfig, SecretCache};
+use crate::watch::Watch;
 
 /// The environment variable naming the provider: `env` (the default), `aws`, ...
 pub const ENV_PROVIDER: &str = "SECRETS_PROVIDER";
@@ -73,6 +75,7 @@ pub struct Secrets {
 
 struct ClientInner {
     provider: DynProvider,
+    cache: Option<SecretCache>,
     max_bundle_bytes: usize,
 }
 
@@ -80,6 +83,7 @@ impl fmt::Debug for Secrets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Secrets")
             .field("provider", &self.inner.provider)
+            .field("cache", &self.inner.cache.as_ref().map(SecretCache::config))
             .field("max_bundle_bytes", &self.inner.max_bundle_bytes)
             .finish()
     }
@@ -88,11 +92,16 @@ impl fmt::Debug for Secrets {
 static GLOBAL: OnceCell<Secrets> = OnceCell::const_new();
 
 impl Secrets {
-    /// A client over `provider` with default settings.
+    /// A client over `provider` with the default cache and settings (no environment read).
     pub fn new(provider: impl SecretProvider + 'static) -> Self {
+        let provider: DynProvider = Arc::new(provider);
         Secrets {
             inner: Arc::new(ClientInner {
-                provider: Arc::new(provider),
+                cache: Some(SecretCache::from_dyn(
+                    provider.clone(),
+                    CacheConfig::default(),
+                )),
+                provider,
                 max_bundle_bytes: DEFAULT_MAX_BUNDLE_BYTES,
             }),
         }
@@ -123,19 +132,78 @@ impl Secrets {
         GLOBAL.get_or_try_init(Secrets::from_env).await
     }
 
-    /// The provider under this client.
+    /// The provider under this client (under the cache, when there is one).
     pub fn provider(&self) -> &DynProvider {
         &self.inner.provider
     }
 
-    /// Reads the latest version of a secret.
+    /// The cache, unless it was turned off.
+    pub fn cache(&self) -> Option<&SecretCache> {
+        self.inner.cache.as_ref()
+    }
+
+    /// Reads the latest version of a secret (from the cache when it is fresh).
     pub async fn get(&self, name: &str) -> Result<Arc<Secret>> {
-        self.get_version(name, &VersionSelector::Latest).await
+        match &self.inner.cache {
+            Some(cache) => cache.get(name).await,
+            None => self.get_uncached(name, &VersionSelector::Latest).await,
+        }
     }
 
     /// Reads one version of a secret.
     pub async fn get_version(&self, name: &str, version: &VersionSelector) -> Result<Arc<Secret>> {
-        self.inner.provider.get(name, version).await.map(Arc::new)
+        match &self.inner.cache {
+            Some(cache) => cache.get_version(name, version).await,
+            None => self.get_uncached(name, version).await,
+        }
+    }
+
+    async fn get_uncached(&self, name: &str, version: &VersionSelector) -> Result<Arc<Secret>> {
+        let span = tracing::debug_span!(
+            "secrets.fetch",
+            provider = self.inner.provider.provider_name(),
+            secret = name,
+            version = %version,
+        );
+        tracing::Instrument::instrument(self.inner.provider.get(name, version), span)
+            .await
+            .map(Arc::new)
+    }
+
+    /// Forgets the cached values of `name`; the next read goes to the store.
+    pub fn invalidate(&self, name: &str) {
+        if let Some(cache) = &self.inner.cache {
+            cache.invalidate(name);
+        }
+    }
+
+    /// Reads `name` from the store now, updating the cache and its watchers.
+    pub async fn refresh_now(&self, name: &str) -> Result<Arc<Secret>> {
+        match &self.inner.cache {
+            Some(cache) => cache.refresh_now(name).await,
+            None => self.get_uncached(name, &VersionSelector::Latest).await,
+        }
+    }
+
+    /// Watches a bundle decoded into `T`: the current config now, and a new one each time a
+    /// refresh finds a new version (decoded once per version). A version that does not decode
+    /// is logged (without its value) and skipped; the previous config stays. Needs the cache.
+    pub async fn watch<T>(&self, name: &str) -> Result<Watch<T>>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        let cache = self.inner.cache.as_ref().ok_or_else(|| {
+            Error::new(ErrorKind::InvalidConfig, "secrets")
+                .with_secret(name)
+                .with_message("watching needs the cache, which is turned off")
+        })?;
+        let raw = cache.watch(name).await?;
+        Watch::start(
+            self.inner.provider.provider_name(),
+            name,
+            raw,
+            self.inner.max_bundle_bytes,
+        )
     }
 
     /// Reads a secret as a JSON bundle.
@@ -152,15 +220,21 @@ impl Secrets {
     /// to 20 names on AWS). The answer is in the order of `names`.
     pub async fn bundles(&self, names: &[&str]) -> Vec<Result<SecretBundle>> {
         let provider = self.inner.provider.provider_name();
-        self.inner
-            .provider
-            .get_many(names)
-            .await
+        let secrets: Vec<Result<Arc<Secret>>> = match &self.inner.cache {
+            Some(cache) => cache.get_many(names).await,
+            None => self
+                .inner
+                .provider
+                .get_many(names)
+                .await
+                .into_iter()
+                .map(|r| r.map(Arc::new))
+                .collect(),
+        };
+        secrets
             .into_iter()
             .map(|r| {
-                r.and_then(|s| {
-                    SecretBundle::from_secret(provider, Arc::new(s), self.inner.max_bundle_bytes)
-                })
+                r.and_then(|s| SecretBundle::from_secret(provider, s, self.inner.max_bundle_bytes))
             })
             .collect()
     }
@@ -184,6 +258,9 @@ impl Secrets {
 /// | `SECRETS_DOTENV` | the `.env` file of the `env` provider (default `.env`, if present) |
 /// | `SECRETS_ENV_PREFIX` | a prefix for the `env` provider's variable names |
 /// | `SECRETS_MAX_BUNDLE_BYTES` | the largest bundle decoded (default 65536) |
+/// | `SECRETS_CACHE` | `off` turns the cache off |
+/// | `SECRETS_CACHE_TTL`, `SECRETS_CACHE_MAX_STALE`, `SECRETS_CACHE_REFRESH_AHEAD` | durations such as `5m` |
+/// | `SECRETS_CACHE_JITTER`, `SECRETS_CACHE_MAX_ENTRIES` | the TTL spread (0.1) and the entry bound (1024) |
 ///
 /// Each cloud provider reads its own usual variables (`AWS_REGION`, `AWS_ENDPOINT_URL`, ...).
 #[derive(Default)]
@@ -191,6 +268,7 @@ pub struct SecretsBuilder {
     provider: Option<DynProvider>,
     default_provider: Option<DynProvider>,
     max_bundle_bytes: Option<usize>,
+    cache: Option<Option<CacheConfig>>,
     ignore_env: bool,
 }
 
@@ -200,6 +278,7 @@ impl fmt::Debug for SecretsBuilder {
             .field("provider", &self.provider)
             .field("default_provider", &self.default_provider)
             .field("max_bundle_bytes", &self.max_bundle_bytes)
+            .field("cache", &self.cache)
             .field("ignore_env", &self.ignore_env)
             .finish()
     }
@@ -224,6 +303,20 @@ impl SecretsBuilder {
     #[must_use]
     pub fn with_max_bundle_bytes(mut self, bytes: usize) -> Self {
         self.max_bundle_bytes = Some(bytes);
+        self
+    }
+
+    /// Caches with `config` (instead of the `SECRETS_CACHE_*` variables over the defaults).
+    #[must_use]
+    pub fn with_cache(mut self, config: CacheConfig) -> Self {
+        self.cache = Some(Some(config));
+        self
+    }
+
+    /// Turns the cache off: every read goes to the store.
+    #[must_use]
+    pub fn without_cache(mut self) -> Self {
+        self.cache = Some(None);
         self
     }
 
@@ -267,10 +360,24 @@ impl SecretsBuilder {
                 None => self.provider_of(ProviderKind::Env).await?,
             },
         };
-        tracing::debug!(provider = provider.provider_name(), "secrets client ready");
+        let cache_config = match self.cache {
+            Some(explicit) => explicit,
+            None if self.ignore_env => Some(CacheConfig::default()),
+            None => CacheConfig::from_env()?,
+        };
+        if let Some(config) = &cache_config {
+            config.validate()?;
+        }
+        let cache = cache_config.map(|c| SecretCache::from_dyn(provider.clone(), c));
+        tracing::debug!(
+            provider = provider.provider_name(),
+            cached = cache.is_some(),
+            "secrets client ready"
+        );
         Ok(Secrets {
             inner: Arc::new(ClientInner {
                 provider,
+                cache,
                 max_bundle_bytes,
             }),
         })

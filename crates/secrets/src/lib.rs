@@ -1,11 +1,17 @@
 #![doc = include_str!("../README.md")]
 
 mod bundle;
+mod cache;
 mod client;
 mod database;
 mod decode;
+mod watch;
 
 pub use bundle::SecretBundle;
+pub use cache::{
+    CacheConfig, CacheStats, ENV_CACHE, ENV_CACHE_JITTER, ENV_CACHE_MAX_ENTRIES,
+    ENV_CACHE_MAX_STALE, ENV_CACHE_REFRESH_AHEAD, ENV_CACHE_TTL, SecretCache,
+};
 pub use client::{
     DEFAULT_MAX_BUNDLE_BYTES, ENV_DOTENV, ENV_MAX_BUNDLE_BYTES, ENV_PREFIX, ENV_PROVIDER,
     ProviderKind, Secrets, SecretsBuilder,
@@ -15,6 +21,7 @@ pub use secrets_core::{
     Capabilities, DynProvider, EnvProvider, Error, ErrorKind, FieldIssue, MemoryProvider, Result,
     Secret, SecretProvider, SecretValue, VersionInfo, VersionSelector,
 };
+pub use watch::Watch;
 
 /// The AWS Secrets Manager provider (feature `aws`).
 #[cfg(feature = "aws")]
