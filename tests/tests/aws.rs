@@ -1,10 +1,14 @@
 //! AWS Secrets Manager against LocalStack on loopback (`./scripts/servers.sh start localstack`).
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use aws_sdk_secretsmanager::primitives::Blob;
-use secrets::{DatabaseConfig, SecretBundle, Secrets};
+use secrets::{CacheConfig, DatabaseConfig, SecretBundle, Secrets};
 use secrets_aws::AwsProvider;
 use secrets_core::{ErrorKind, SecretProvider, VersionSelector};
 use secrets_testkit::canary::{Canary, capture_trace_logs};
+use secrets_testkit::counting::Counting;
 use secrets_testkit::server::LOCALSTACK;
 use secrets_testkit::unique_name;
 
@@ -388,4 +392,125 @@ async fn canary_never_escapes() {
     for (i, text) in seen.iter().enumerate() {
         canary.assert_absent(&format!("printed item {i}"), text);
     }
+}
+
+fn rds_json(password: &str) -> String {
+    format!(
+        r#"{{"engine":"postgres","host":"db.cgi-chat.internal","port":5432,"username":"cgi_chat_app","password":"{password}","dbname":"cgi_chat","dbInstanceIdentifier":"cgi-chat-db"}}"#
+    )
+}
+
+fn short_cache() -> CacheConfig {
+    CacheConfig::default()
+        .with_ttl(Duration::from_secs(2))
+        .with_refresh_ahead(Duration::from_millis(500))
+        .with_jitter(0.0)
+}
+
+/// A rotation done by hand on LocalStack reaches a watcher within one refresh interval, and
+/// the typed config is re-decoded for it.
+#[tokio::test(flavor = "multi_thread")]
+async fn rotation_reaches_the_watch_within_one_refresh_interval() {
+    let aws = aws().await;
+    // A copy of cgi-chat/database under a unique name, so parallel tests keep the seed intact.
+    let name = unique_name("it/cgi-chat-database");
+    create(&aws, &name, &rds_json("before-rotation")).await;
+    let counting = Arc::new(Counting::new(aws.clone()));
+    let secrets = Secrets::builder()
+        .with_provider(counting.clone())
+        .with_cache(short_cache())
+        .build()
+        .await
+        .unwrap();
+    let mut watch = secrets.watch::<DatabaseConfig>(&name).await.unwrap();
+    assert!(
+        watch
+            .current()
+            .same_password(&DatabaseConfig::new("h", 1, "u", "before-rotation"))
+    );
+
+    // Rotate: a new version becomes AWSCURRENT (PutSecretValue moves the stage).
+    let rotated_at = Instant::now();
+    aws.client()
+        .put_secret_value()
+        .secret_id(&name)
+        .secret_string(rds_json("after-rotation"))
+        .send()
+        .await
+        .unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(4), watch.changed())
+        .await
+        .expect("the new version arrived within one refresh interval")
+        .unwrap();
+    let waited = rotated_at.elapsed();
+    assert!(next.same_password(&DatabaseConfig::new("h", 1, "u", "after-rotation")));
+    assert!(
+        waited <= Duration::from_millis(2500),
+        "seen after {waited:?}"
+    );
+    // Found by DescribeSecret (the probe) and fetched once more: two GetSecretValue in all.
+    assert!(counting.probes() >= 1);
+    assert_eq!(counting.gets(), 2);
+}
+
+/// The cache revalidates with DescribeSecret and does not fetch the value again while the
+/// version is unchanged.
+#[tokio::test(flavor = "multi_thread")]
+async fn cache_revalidates_with_describe_secret() {
+    let aws = aws().await;
+    let name = unique_name("it/revalidate");
+    create(&aws, &name, &rds_json("steady")).await;
+    let counting = Arc::new(Counting::new(aws.clone()));
+    let secrets = Secrets::builder()
+        .with_provider(counting.clone())
+        .with_cache(short_cache())
+        .build()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut reads = 0;
+    while Instant::now() < deadline {
+        secrets.get(&name).await.unwrap();
+        reads += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(reads > 50);
+    assert_eq!(counting.gets(), 1, "the value was fetched once");
+    assert!(
+        (2..=4).contains(&counting.probes()),
+        "probes: {}",
+        counting.probes()
+    );
+    let stats = secrets.cache().unwrap().stats();
+    assert_eq!(stats.revalidations, counting.probes());
+}
+
+/// Start-up loads several bundles with one BatchGetSecretValue.
+#[tokio::test]
+async fn start_up_uses_one_batch_call() {
+    let aws = aws().await;
+    let names: Vec<String> = (0..5)
+        .map(|i| unique_name(&format!("it/startup-{i}")))
+        .collect();
+    for n in &names {
+        create(&aws, n, &rds_json("p")).await;
+    }
+    let counting = Arc::new(Counting::new(aws.clone()));
+    let secrets = Secrets::builder()
+        .with_provider(counting.clone())
+        .build()
+        .await
+        .unwrap();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let bundles = secrets.bundles(&refs).await;
+    for b in &bundles {
+        assert_eq!(b.as_ref().unwrap().database().unwrap().port, 5432);
+    }
+    assert_eq!((counting.batches(), counting.gets()), (1, 0));
+    secrets.bundles(&refs).await;
+    assert_eq!(
+        counting.batches(),
+        1,
+        "the second start-up read is served by the cache"
+    );
 }

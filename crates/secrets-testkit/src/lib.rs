@@ -2,12 +2,14 @@
 //!
 //! - [`server`]: find a local test server or fail loudly with how to start it.
 //! - [`canary`]: plant a unique value and prove it never escapes into text or logs.
+//! - [`counting`]: a wrapper counting the calls that reach a real provider.
 //! - [`scripted`]: a provider that counts calls and injects errors and latency.
 //! - [`unique_name`]: names that let tests run in parallel against one server.
 
 #![allow(clippy::print_stderr)]
 
 pub mod canary;
+pub mod counting;
 pub mod scripted;
 pub mod server;
 
