@@ -85,3 +85,29 @@ fn aws_feature_compiles_only_the_aws_sdk_with_one_tls_stack() {
     let hyper: Vec<&str> = t.lines().filter(|l| l.starts_with("hyper v0.")).collect();
     assert!(hyper.is_empty(), "no legacy hyper 0.14 stack: {hyper:?}");
 }
+
+#[test]
+fn gcp_feature_compiles_no_aws_or_azure_crate() {
+    let t = tree(&["gcp"]);
+    assert_eq!(crates(&t, "google-cloud-secretmanager-v1").len(), 1, "{t}");
+    for other in [
+        "aws-sdk",
+        "aws-config",
+        "aws-smithy",
+        "azure_",
+        "secrets-aws",
+        "secrets-azure",
+    ] {
+        assert!(
+            crates(&t, other).is_empty(),
+            "{other} with only gcp: {:?}",
+            crates(&t, other)
+        );
+    }
+    for legacy in ["openssl-sys", "native-tls"] {
+        assert!(
+            crates(&t, &format!("{legacy} ")).is_empty(),
+            "{legacy} in the gcp tree"
+        );
+    }
+}

@@ -2,7 +2,6 @@
 #![forbid(unsafe_code)]
 
 mod builder;
-mod crc32c;
 mod errors;
 mod names;
 mod provider;

@@ -12,9 +12,9 @@ use secrets_core::{
 
 use crate::PROVIDER_NAME;
 use crate::builder::{DEFAULT_ENDPOINT, GcpProviderBuilder};
-use crate::crc32c::crc32c;
 use crate::errors::{Context, map_sdk_error};
 use crate::names::{Target, resolve, version_of};
+use crc32c::crc32c;
 
 /// Reads secrets from Google Cloud Secret Manager.
 ///

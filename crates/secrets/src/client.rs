@@ -34,6 +34,8 @@ pub enum ProviderKind {
     Env,
     /// AWS Secrets Manager (feature `aws`).
     Aws,
+    /// Google Cloud Secret Manager (feature `gcp`).
+    Gcp,
 }
 
 impl ProviderKind {
@@ -254,7 +256,7 @@ impl Secrets {
 ///
 /// | variable | meaning |
 /// |---|---|
-/// | `SECRETS_PROVIDER` | `env` or `aws` |
+/// | `SECRETS_PROVIDER` | `env`, `aws` or `gcp` |
 /// | `SECRETS_DOTENV` | the `.env` file of the `env` provider (default `.env`, if present) |
 /// | `SECRETS_ENV_PREFIX` | a prefix for the `env` provider's variable names |
 /// | `SECRETS_MAX_BUNDLE_BYTES` | the largest bundle decoded (default 65536) |
@@ -397,6 +399,7 @@ impl SecretsBuilder {
                 Ok(Arc::new(env.with_dotenv(dotenv)))
             }
             ProviderKind::Aws => aws_provider().await,
+            ProviderKind::Gcp => gcp_provider().await,
         }
     }
 }
@@ -409,6 +412,16 @@ async fn aws_provider() -> Result<DynProvider> {
 #[cfg(not(feature = "aws"))]
 async fn aws_provider() -> Result<DynProvider> {
     Err(missing_feature("aws"))
+}
+
+#[cfg(feature = "gcp")]
+async fn gcp_provider() -> Result<DynProvider> {
+    Ok(Arc::new(secrets_gcp::GcpProvider::from_env().await?))
+}
+
+#[cfg(not(feature = "gcp"))]
+async fn gcp_provider() -> Result<DynProvider> {
+    Err(missing_feature("gcp"))
 }
 
 #[allow(dead_code)]

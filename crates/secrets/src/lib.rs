@@ -26,3 +26,7 @@ pub use watch::Watch;
 /// The AWS Secrets Manager provider (feature `aws`).
 #[cfg(feature = "aws")]
 pub use secrets_aws as aws;
+
+/// The Google Cloud Secret Manager provider (feature `gcp`).
+#[cfg(feature = "gcp")]
+pub use secrets_gcp as gcp;
