@@ -1,5 +1,7 @@
 //! AWS Secrets Manager against LocalStack on loopback (`./scripts/servers.sh start localstack`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers panic on purpose
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

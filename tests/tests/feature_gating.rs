@@ -1,5 +1,7 @@
 //! A provider feature that is off compiles none of its SDK: checked with `cargo tree`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers panic on purpose
+
 use std::process::Command;
 
 fn tree(features: &[&str]) -> String {

@@ -1,6 +1,8 @@
 //! The facade over Google Cloud Secret Manager, against drongo on loopback
 //! (`./scripts/servers.sh start drongo`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers panic on purpose
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
