@@ -115,8 +115,9 @@ async fn names_map_to_yaml_paths() {
 
 #[tokio::test]
 async fn writes_and_versions() {
-    let (dir, p) = setup("{}\n");
+    let (dir, p) = setup("x: 1\n");
     let v0 = p.current_version("x").await.unwrap().version_id.unwrap();
+    assert!(p.current_version("nope").await.unwrap_err().is_not_found());
     p.set("cgi-chat/database/password", "pw1").unwrap();
     p.set_json(
         "cgi-chat/database/replicas",

@@ -2,6 +2,7 @@
 //!
 //! - [`server`]: find a local test server or fail loudly with how to start it.
 //! - [`canary`]: plant a unique value and prove it never escapes into text or logs.
+//! - [`conformance`]: the suite every provider runs.
 //! - [`counting`]: a wrapper counting the calls that reach a real provider.
 //! - [`scripted`]: a provider that counts calls and injects errors and latency.
 //! - [`unique_name`]: names that let tests run in parallel against one server.
@@ -9,6 +10,7 @@
 #![allow(clippy::print_stderr)]
 
 pub mod canary;
+pub mod conformance;
 pub mod counting;
 pub mod scripted;
 pub mod server;

@@ -23,6 +23,17 @@ pub const ENV_PREFIX: &str = "SECRETS_ENV_PREFIX";
 /// The environment variable limiting a bundle's size in bytes (default 65536).
 pub const ENV_MAX_BUNDLE_BYTES: &str = "SECRETS_MAX_BUNDLE_BYTES";
 
+/// `SECRETS_FOLDER`: the folder the `folder` provider reads (default `/run/secrets`).
+pub const ENV_FOLDER: &str = "SECRETS_FOLDER";
+/// `SECRETS_KEYRING_SERVICE`: the keyring service for plain names (default: from the name).
+pub const ENV_KEYRING_SERVICE: &str = "SECRETS_KEYRING_SERVICE";
+/// `SECRETS_ENCRYPTED_DIR`: the folder holding `config.enc.yaml` and `.config.key` (default `.`).
+pub const ENV_ENCRYPTED_DIR: &str = "SECRETS_ENCRYPTED_DIR";
+/// `SECRETS_CHAIN`: the kinds a `chain` provider tries in order, such as `keyring,dotenv`.
+pub const ENV_CHAIN: &str = "SECRETS_CHAIN";
+/// `SECRETS_STRICT_PERMISSIONS`: `1` refuses secret files readable by group or others.
+pub const ENV_STRICT_PERMISSIONS: &str = "SECRETS_STRICT_PERMISSIONS";
+
 /// The default limit on a bundle's size: 64 KiB, the largest value AWS and GCP store.
 pub const DEFAULT_MAX_BUNDLE_BYTES: usize = 64 * 1024;
 
@@ -36,6 +47,16 @@ pub enum ProviderKind {
     Aws,
     /// Google Cloud Secret Manager (feature `gcp`).
     Gcp,
+    /// `.env` with the `*_FILE` convention and permission checks (feature `local`).
+    Dotenv,
+    /// A folder of one file per key: Docker secrets, a Kubernetes volume (feature `local`).
+    Folder,
+    /// The OS keyring (feature `local`).
+    Keyring,
+    /// A Fernet-encrypted YAML file (feature `local`).
+    Encrypted,
+    /// An ordered fallback over the kinds in `SECRETS_CHAIN` (feature `local`).
+    Chain,
 }
 
 impl ProviderKind {
@@ -256,7 +277,8 @@ impl Secrets {
 ///
 /// | variable | meaning |
 /// |---|---|
-/// | `SECRETS_PROVIDER` | `env`, `aws` or `gcp` |
+/// | `SECRETS_PROVIDER` | `env`, `aws`, `gcp`; with `local`: `dotenv`, `folder`, `keyring`, `encrypted`, `chain` |
+/// | `SECRETS_FOLDER`, `SECRETS_KEYRING_SERVICE`, `SECRETS_ENCRYPTED_DIR`, `SECRETS_CHAIN`, `SECRETS_STRICT_PERMISSIONS` | settings of the local providers |
 /// | `SECRETS_DOTENV` | the `.env` file of the `env` provider (default `.env`, if present) |
 /// | `SECRETS_ENV_PREFIX` | a prefix for the `env` provider's variable names |
 /// | `SECRETS_MAX_BUNDLE_BYTES` | the largest bundle decoded (default 65536) |
@@ -385,7 +407,14 @@ impl SecretsBuilder {
         })
     }
 
-    async fn provider_of(&self, kind: ProviderKind) -> Result<DynProvider> {
+    fn provider_of(
+        &self,
+        kind: ProviderKind,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<DynProvider>> + Send + '_>> {
+        Box::pin(self.provider_of_inner(kind))
+    }
+
+    async fn provider_of_inner(&self, kind: ProviderKind) -> Result<DynProvider> {
         match kind {
             ProviderKind::Env => {
                 let mut env = EnvProvider::new();
@@ -400,7 +429,74 @@ impl SecretsBuilder {
             }
             ProviderKind::Aws => aws_provider().await,
             ProviderKind::Gcp => gcp_provider().await,
+            #[cfg(feature = "local")]
+            ProviderKind::Dotenv => {
+                let mut p = secrets_local::DotenvProvider::new().with_dotenv(
+                    self.env(ENV_DOTENV)?
+                        .unwrap_or_else(|| String::from(".env")),
+                );
+                if let Some(prefix) = self.env(ENV_PREFIX)? {
+                    p = p.with_prefix(prefix);
+                }
+                if self.strict_permissions()? {
+                    p = p.strict();
+                }
+                Ok(Arc::new(p))
+            }
+            #[cfg(feature = "local")]
+            ProviderKind::Folder => {
+                let root = self
+                    .env(ENV_FOLDER)?
+                    .unwrap_or_else(|| String::from("/run/secrets"));
+                let mut p = secrets_local::FolderProvider::new(root);
+                if self.strict_permissions()? {
+                    p = p.strict();
+                }
+                Ok(Arc::new(p))
+            }
+            #[cfg(feature = "local")]
+            ProviderKind::Keyring => Ok(match self.env(ENV_KEYRING_SERVICE)? {
+                Some(service) => Arc::new(secrets_local::KeyringProvider::for_service(service)),
+                None => Arc::new(secrets_local::KeyringProvider::new()),
+            }),
+            #[cfg(feature = "local")]
+            ProviderKind::Encrypted => Ok(Arc::new(secrets_local::EncryptedYamlProvider::in_dir(
+                self.env(ENV_ENCRYPTED_DIR)?
+                    .unwrap_or_else(|| String::from(".")),
+            ))),
+            #[cfg(feature = "local")]
+            ProviderKind::Chain => {
+                let list = self.env(ENV_CHAIN)?.ok_or_else(|| {
+                    Error::new(ErrorKind::InvalidConfig, "secrets").with_message(format!(
+                        "{ENV_PROVIDER}=chain needs {ENV_CHAIN}, such as keyring,dotenv"
+                    ))
+                })?;
+                let mut chain = secrets_local::ChainProvider::new(Vec::new());
+                for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    let kind = ProviderKind::parse(item)?;
+                    if kind == ProviderKind::Chain {
+                        return Err(Error::new(ErrorKind::InvalidConfig, "secrets")
+                            .with_message(format!("{ENV_CHAIN} cannot contain chain")));
+                    }
+                    chain = chain.with_source(item.to_string(), self.provider_of(kind).await?);
+                }
+                Ok(Arc::new(chain))
+            }
+            #[cfg(not(feature = "local"))]
+            ProviderKind::Dotenv
+            | ProviderKind::Folder
+            | ProviderKind::Keyring
+            | ProviderKind::Encrypted
+            | ProviderKind::Chain => Err(missing_feature("local")),
         }
+    }
+
+    #[cfg(feature = "local")]
+    fn strict_permissions(&self) -> Result<bool> {
+        Ok(matches!(
+            self.env(ENV_STRICT_PERMISSIONS)?.as_deref().map(str::trim),
+            Some("1" | "true" | "yes" | "on")
+        ))
     }
 }
 

@@ -13,7 +13,8 @@ pub use cache::{
     ENV_CACHE_MAX_STALE, ENV_CACHE_REFRESH_AHEAD, ENV_CACHE_TTL, SecretCache,
 };
 pub use client::{
-    DEFAULT_MAX_BUNDLE_BYTES, ENV_DOTENV, ENV_MAX_BUNDLE_BYTES, ENV_PREFIX, ENV_PROVIDER,
+    DEFAULT_MAX_BUNDLE_BYTES, ENV_CHAIN, ENV_DOTENV, ENV_ENCRYPTED_DIR, ENV_FOLDER,
+    ENV_KEYRING_SERVICE, ENV_MAX_BUNDLE_BYTES, ENV_PREFIX, ENV_PROVIDER, ENV_STRICT_PERMISSIONS,
     ProviderKind, Secrets, SecretsBuilder,
 };
 pub use database::{ConnectionUrl, DatabaseConfig};
@@ -30,3 +31,7 @@ pub use secrets_aws as aws;
 /// The Google Cloud Secret Manager provider (feature `gcp`).
 #[cfg(feature = "gcp")]
 pub use secrets_gcp as gcp;
+
+/// The local providers (feature `local`).
+#[cfg(feature = "local")]
+pub use secrets_local as local;
