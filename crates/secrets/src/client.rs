@@ -63,14 +63,68 @@ impl ProviderKind {
     /// Parses a `SECRETS_PROVIDER` value.
     pub fn parse(value: &str) -> Result<Self> {
         match value.trim().to_ascii_lowercase().as_str() {
-            "env" | "dotenv" => Ok(ProviderKind::Env),
+            "env" => Ok(ProviderKind::Env),
             "aws" | "aws-secrets-manager" => Ok(ProviderKind::Aws),
+            "gcp" | "google" | "google-secret-manager" => Ok(ProviderKind::Gcp),
+            "dotenv" => Ok(ProviderKind::Dotenv),
+            "folder" | "files" | "docker" | "kubernetes" => Ok(ProviderKind::Folder),
+            "keyring" => Ok(ProviderKind::Keyring),
+            "encrypted" | "fernet" => Ok(ProviderKind::Encrypted),
+            "chain" => Ok(ProviderKind::Chain),
             other => Err(
                 Error::new(ErrorKind::InvalidConfig, "secrets").with_message(format!(
-                    "{ENV_PROVIDER}={other:?} is not a known provider (known: env, aws)"
+                    "{ENV_PROVIDER}={other:?} is not a known provider (known: {KNOWN})"
                 )),
             ),
         }
+    }
+}
+
+/// Every value `SECRETS_PROVIDER` accepts.
+const KNOWN: &str = "env, aws, gcp, dotenv, folder, keyring, encrypted, chain";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_kinds_parse() {
+        for (text, kind) in [
+            ("env", ProviderKind::Env),
+            ("AWS", ProviderKind::Aws),
+            (" gcp ", ProviderKind::Gcp),
+            ("dotenv", ProviderKind::Dotenv),
+            ("kubernetes", ProviderKind::Folder),
+            ("keyring", ProviderKind::Keyring),
+            ("fernet", ProviderKind::Encrypted),
+            ("chain", ProviderKind::Chain),
+        ] {
+            assert_eq!(ProviderKind::parse(text).unwrap(), kind, "{text}");
+        }
+        let err = ProviderKind::parse("azure-ish").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+        assert!(err.to_string().contains("known: env, aws"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_provider_whose_feature_is_off_says_so() {
+        // The builder's own view of the environment is bypassed by naming the kind directly.
+        let builder = SecretsBuilder::default().ignore_env();
+        #[cfg(not(feature = "aws"))]
+        {
+            let err = builder.provider_of(ProviderKind::Aws).await.unwrap_err();
+            assert!(err.to_string().contains("`aws` feature"), "{err}");
+        }
+        #[cfg(feature = "local")]
+        {
+            let err = builder.provider_of(ProviderKind::Chain).await.unwrap_err();
+            assert_eq!(
+                err.kind(),
+                ErrorKind::InvalidConfig,
+                "a chain needs SECRETS_CHAIN"
+            );
+        }
+        let _ = builder;
     }
 }
 
