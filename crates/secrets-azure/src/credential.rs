@@ -51,7 +51,7 @@ struct Source {
 ///
 /// [`ChainedCredential::default_chain`] is the chain [`AzureProvider`](crate::AzureProvider)
 /// uses when it is given no credential (workload identity, managed identity, developer tools;
-/// see the [module docs](self) for why this order). A chain of your own:
+/// see [`default_chain`](Self::default_chain) for why this order). A chain of your own:
 ///
 /// ```
 /// use std::sync::Arc;
@@ -132,8 +132,20 @@ impl ChainedCredential {
         self
     }
 
-    /// The default chain: workload identity, managed identity, developer tools (Azure CLI,
-    /// then Azure Developer CLI). Sources whose configuration is missing are left out.
+    /// The default chain, in the order that fits where services run:
+    ///
+    /// 1. workload identity (Kubernetes pods with a federated token: `AZURE_TENANT_ID`,
+    ///    `AZURE_CLIENT_ID`, `AZURE_FEDERATED_TOKEN_FILE`), left out when not configured;
+    /// 2. managed identity (App Service, Functions, VMs; user-assigned when `AZURE_CLIENT_ID`
+    ///    is set), its tries limited to [`MANAGED_IDENTITY_PROBE_TIMEOUT`] until it has once
+    ///    succeeded, because off Azure IMDS never answers and the SDK retries it for a minute;
+    /// 3. developer tools (the Azure CLI, then the Azure Developer CLI).
+    ///
+    /// Explicit configuration comes before ambient identity and developer logins come last,
+    /// so an `az login` on a build machine never stands in for a service's identity. The
+    /// first source that returns a token is kept and the others are never asked again, so a
+    /// service does not change identity when its source has a transient failure. It is
+    /// hand-written because `azure_identity` 1.0 has no `DefaultAzureCredential`.
     ///
     /// ```
     /// let chain = secrets_azure::ChainedCredential::default_chain();

@@ -41,7 +41,14 @@ fn invalid(name: &str, message: impl Into<String>) -> Error {
         .with_message(message.into())
 }
 
-/// Maps a secret name to its Key Vault secret name (see the [module docs](self) for the rules).
+/// Maps a secret name to its Key Vault secret name.
+///
+/// Each `/` becomes `--` (two dashes); ASCII letters, digits and single dashes are kept, case
+/// included. So that [`from_vault_name`] can undo it exactly, a name is refused when it has a
+/// character other than ASCII letters, digits, `-` and `/`; contains `--`; has an empty
+/// segment (a leading, trailing or doubled `/`); has `-` next to `/` (`a-/b` and `a/-b` would
+/// both be `a---b`); or maps to more than [`MAX_VAULT_NAME_LEN`] (127) characters. Key Vault
+/// compares names without regard to case. See also the [crate docs](crate#names).
 ///
 /// # Errors
 ///
