@@ -1,0 +1,820 @@
+//! Integration tests against OpenBao (the Vault API) and PostgreSQL.
+//!
+//! Start both with `./scripts/servers.sh start openbao postgres` (OpenBao dev server on
+//! 127.0.0.1:8200 with root token `root`, PostgreSQL on 127.0.0.1:55432). The addresses come
+//! from `SECRETS_TEST_VAULT_ADDR`, `SECRETS_TEST_VAULT_TOKEN` and `SECRETS_TEST_PG_URL`. A test
+//! that cannot reach a server fails and says how to start it. Every test sets up its own
+//! uniquely named paths, mounts, policies and roles (with the root token, through the HTTP
+//! API), so the tests run in parallel.
+
+// Helpers outside #[test] functions panic on purpose, like the tests that call them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::str::FromStr;
+use std::time::{Duration, Instant, SystemTime};
+
+use secrets::{CacheConfig, DatabaseConfig, Secrets};
+use secrets_core::secrecy::ExposeSecret;
+use secrets_core::{ErrorKind, SecretProvider, VersionSelector};
+use secrets_testkit::canary::{Canary, capture_trace_logs};
+use secrets_testkit::server::{OPENBAO, POSTGRES};
+use secrets_vault::{DatabaseCredentials, DatabaseLease, KvVersion, VaultProvider};
+use serde_json::{Value, json};
+
+fn root_token() -> String {
+    std::env::var("SECRETS_TEST_VAULT_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| "root".into())
+}
+
+fn unique(label: &str) -> String {
+    format!(
+        "{label}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    )
+}
+
+/// One call with the root token; returns the status and the JSON body (`null` when empty).
+async fn root(method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let addr = OPENBAO.require().await;
+    let client = reqwest::Client::new();
+    let mut req = client
+        .request(
+            reqwest::Method::from_str(method).unwrap(),
+            format!("{addr}/v1/{path}"),
+        )
+        .header("X-Vault-Token", root_token());
+    if let Some(b) = body {
+        req = req.body(b.to_string());
+    }
+    let resp = req.send().await.expect("OpenBao answers");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    let value = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap()
+    };
+    (status, value)
+}
+
+/// Like [`root`], failing the test unless the call succeeds.
+async fn root_ok(method: &str, path: &str, body: Option<Value>) -> Value {
+    let (status, value) = root(method, path, body).await;
+    assert!(
+        (200..300).contains(&status),
+        "{method} {path}: HTTP {status}: {value}"
+    );
+    value
+}
+
+async fn provider_builder() -> secrets_vault::VaultProviderBuilder {
+    VaultProvider::builder()
+        .with_address(OPENBAO.require().await)
+        .with_timeout(Duration::from_secs(10))
+}
+
+async fn root_provider() -> VaultProvider {
+    provider_builder()
+        .await
+        .with_token(root_token())
+        .build()
+        .await
+        .expect("provider builds")
+}
+
+async fn kv2_put(path: &str, data: Value) -> u64 {
+    let v = root_ok(
+        "POST",
+        &format!("secret/data/{path}"),
+        Some(json!({ "data": data })),
+    )
+    .await;
+    v["data"]["version"].as_u64().unwrap()
+}
+
+fn json_of(secret: &secrets_core::Secret) -> Value {
+    serde_json::from_str(secret.value().expose_text().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn kv2_versions_and_version_probe() {
+    let p = root_provider().await;
+    let name = format!("{}/database", unique("kv2"));
+    assert_eq!(
+        kv2_put(&name, json!({"host": "db1", "port": 5432})).await,
+        1
+    );
+    assert_eq!(
+        kv2_put(&name, json!({"host": "db2", "port": 5433})).await,
+        2
+    );
+
+    let latest = p.get(&name, &VersionSelector::Latest).await.unwrap();
+    assert_eq!(latest.version_id(), Some("2"));
+    assert_eq!(json_of(&latest), json!({"host": "db2", "port": 5433}));
+    assert!(latest.created().is_some());
+    assert_eq!(latest.content_type(), Some("application/json"));
+
+    let first = p.get(&name, &VersionSelector::id("1")).await.unwrap();
+    assert_eq!(first.version_id(), Some("1"));
+    assert_eq!(json_of(&first)["host"], "db1");
+
+    // The probe names the current version without reading the value.
+    let probe = p.current_version(&name).await.unwrap();
+    assert_eq!(probe.version_id.as_deref(), Some("2"));
+    assert!(probe.created.is_some());
+    kv2_put(&name, json!({"host": "db3"})).await;
+    assert_eq!(
+        p.current_version(&name)
+            .await
+            .unwrap()
+            .version_id
+            .as_deref(),
+        Some("3")
+    );
+
+    // The explicit `mount:path` form reaches the same entry.
+    let explicit = p
+        .get(&format!("secret:{name}"), &VersionSelector::Latest)
+        .await
+        .unwrap();
+    assert_eq!(explicit.version_id(), Some("3"));
+
+    // Errors.
+    let e = p.get(&name, &VersionSelector::id("99")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    let e = p.get(&name, &VersionSelector::id("abc")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    let e = p
+        .get(&name, &VersionSelector::stage("AWSCURRENT"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    let missing = format!("{}/nothing", unique("kv2"));
+    let e = p.get(&missing, &VersionSelector::Latest).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    assert_eq!(e.secret(), Some(missing.as_str()));
+    assert!(!e.is_retryable());
+    let e = p.current_version(&missing).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    let e = p
+        .get("a/../sys/seal", &VersionSelector::Latest)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidName, "{e}");
+
+    // A soft-deleted latest version is Disabled, for the read and the probe; older versions
+    // stay readable.
+    root_ok("DELETE", &format!("secret/data/{name}"), None).await;
+    let e = p.get(&name, &VersionSelector::Latest).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Disabled, "{e}");
+    assert!(e.to_string().contains("version 3 was deleted"), "{e}");
+    let e = p.current_version(&name).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Disabled, "{e}");
+    assert!(p.get(&name, &VersionSelector::id("2")).await.is_ok());
+}
+
+#[tokio::test]
+async fn kv1_mount_has_no_versions() {
+    let mount = unique("kv1");
+    root_ok(
+        "POST",
+        &format!("sys/mounts/{mount}"),
+        Some(json!({"type": "kv", "options": {"version": "1"}})),
+    )
+    .await;
+    root_ok(
+        "POST",
+        &format!("{mount}/cgi-chat/database"),
+        Some(json!({"host": "legacy-db", "port": "5432", "username": "app", "password": "pw"})),
+    )
+    .await;
+
+    // Detected through the mount preflight, by the `mount:path` form.
+    let p = root_provider().await;
+    let name = format!("{mount}:cgi-chat/database");
+    let s = p.get(&name, &VersionSelector::Latest).await.unwrap();
+    assert_eq!(json_of(&s)["host"], "legacy-db");
+    assert_eq!(s.version_id(), None);
+    let e = p.current_version(&name).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    let e = p.get(&name, &VersionSelector::id("1")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    let e = p
+        .get(&format!("{mount}:nothing/here"), &VersionSelector::Latest)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+
+    // Configured as the default mount: plain names.
+    let p = provider_builder()
+        .await
+        .with_token(root_token())
+        .with_kv_mount(&mount, KvVersion::V1)
+        .build()
+        .await
+        .unwrap();
+    let s = p
+        .get("cgi-chat/database", &VersionSelector::Latest)
+        .await
+        .unwrap();
+    assert_eq!(json_of(&s)["host"], "legacy-db");
+    // The facade decodes it and, with no version id, compares values to spot changes.
+    let db: DatabaseConfig = serde_json::from_str(s.value().expose_text().unwrap()).unwrap();
+    assert_eq!((db.host.as_str(), db.port), ("legacy-db", 5432));
+
+    // A mount that is not KV is refused clearly.
+    let dbm = unique("notkv");
+    root_ok(
+        "POST",
+        &format!("sys/mounts/{dbm}"),
+        Some(json!({"type": "database"})),
+    )
+    .await;
+    let e = p
+        .get(&format!("{dbm}:x"), &VersionSelector::Latest)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{e}");
+}
+
+/// An AppRole mount with a role whose policy reads `secret/<prefix>/*` only. Returns
+/// (mount, role_id, secret_id, prefix).
+async fn approle_setup(token_ttl: &str, token_max_ttl: &str) -> (String, String, String, String) {
+    let prefix = unique("ro");
+    let policy = unique("policy");
+    let rules = format!(
+        "path \"secret/data/{prefix}/*\" {{ capabilities = [\"read\"] }}\n\
+         path \"secret/metadata/{prefix}/*\" {{ capabilities = [\"read\"] }}\n"
+    );
+    root_ok(
+        "PUT",
+        &format!("sys/policies/acl/{policy}"),
+        Some(json!({ "policy": rules })),
+    )
+    .await;
+    let mount = unique("approle");
+    root_ok(
+        "POST",
+        &format!("sys/auth/{mount}"),
+        Some(json!({"type": "approle"})),
+    )
+    .await;
+    root_ok(
+        "POST",
+        &format!("auth/{mount}/role/app"),
+        Some(json!({
+            "token_policies": [policy],
+            "token_ttl": token_ttl,
+            "token_max_ttl": token_max_ttl,
+        })),
+    )
+    .await;
+    let role_id =
+        root_ok("GET", &format!("auth/{mount}/role/app/role-id"), None).await["data"]["role_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let secret_id = root_ok("POST", &format!("auth/{mount}/role/app/secret-id"), None).await
+        ["data"]["secret_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (mount, role_id, secret_id, prefix)
+}
+
+#[tokio::test]
+async fn approle_login_with_a_read_only_policy() {
+    let (mount, role_id, secret_id, prefix) = approle_setup("1h", "2h").await;
+    let allowed = format!("{prefix}/api-key");
+    kv2_put(&allowed, json!({"key": "k-1"})).await;
+    let outside = format!("{}/api-key", unique("outside"));
+    kv2_put(&outside, json!({"key": "k-2"})).await;
+
+    let p = provider_builder()
+        .await
+        .with_approle(&role_id, &secret_id)
+        .with_approle_mount(&mount)
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(p.auth_method(), "approle");
+    let s = p.get(&allowed, &VersionSelector::Latest).await.unwrap();
+    assert_eq!(json_of(&s)["key"], "k-1");
+    assert_eq!(
+        p.current_version(&allowed)
+            .await
+            .unwrap()
+            .version_id
+            .as_deref(),
+        Some("1")
+    );
+    let e = p.get(&outside, &VersionSelector::Latest).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+    assert!(!e.is_retryable());
+    assert_eq!(e.secret(), Some(outside.as_str()));
+
+    // A wrong secret id is refused at build.
+    let e = provider_builder()
+        .await
+        .with_approle(&role_id, "00000000-0000-0000-0000-000000000000")
+        .with_approle_mount(&mount)
+        .build()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e}");
+
+    // shutdown revokes the token the provider logged in with.
+    p.shutdown().await.unwrap();
+    let e = p.get(&allowed, &VersionSelector::Latest).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+    assert!(!e.is_retryable());
+}
+
+#[tokio::test]
+async fn approle_logs_in_again_at_max_ttl() {
+    let (mount, role_id, secret_id, prefix) = approle_setup("2s", "4s").await;
+    let name = format!("{prefix}/x");
+    kv2_put(&name, json!({"v": 1})).await;
+    let p = provider_builder()
+        .await
+        .with_approle(&role_id, &secret_id)
+        .with_approle_mount(&mount)
+        .build()
+        .await
+        .unwrap();
+    // Well past the first token's max TTL.
+    for _ in 0..7 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        p.get(&name, &VersionSelector::Latest)
+            .await
+            .expect("reads keep working across renewals and new logins");
+    }
+    p.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn renewable_token_is_renewed() {
+    let prefix = unique("tok");
+    let name = format!("{prefix}/x");
+    kv2_put(&name, json!({"v": 1})).await;
+    let created = root_ok(
+        "POST",
+        "auth/token/create",
+        Some(
+            json!({"ttl": "3s", "explicit_max_ttl": "1h", "renewable": true, "policies": ["root"]}),
+        ),
+    )
+    .await;
+    let token = created["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let p = provider_builder()
+        .await
+        .with_token(&token)
+        .build()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    p.get(&name, &VersionSelector::Latest)
+        .await
+        .expect("the token was renewed past its first TTL");
+    let looked = root_ok("POST", "auth/token/lookup", Some(json!({ "token": token }))).await;
+    assert!(looked["data"]["ttl"].as_u64().unwrap() > 0);
+    assert!(
+        looked["data"]["last_renewal_time"].as_i64().unwrap_or(0) > 0,
+        "{looked}"
+    );
+}
+
+#[tokio::test]
+async fn unreachable_vault_is_unavailable_and_retryable() {
+    let e = VaultProvider::builder()
+        .with_address("http://127.0.0.1:9")
+        .with_token("t")
+        .with_max_retries(0)
+        .build()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+    assert!(e.is_retryable());
+}
+
+// ---- dynamic database credentials ----------------------------------------------------
+
+/// The PostgreSQL server: (host, port).
+async fn pg() -> (String, u16) {
+    let url = POSTGRES.require().await;
+    let config = tokio_postgres::Config::from_str(&url).unwrap();
+    let host = match &config.get_hosts()[0] {
+        tokio_postgres::config::Host::Tcp(h) => h.clone(),
+        #[allow(unreachable_patterns)]
+        _ => "127.0.0.1".into(),
+    };
+    (host, config.get_ports().first().copied().unwrap_or(5432))
+}
+
+/// A database mount (unique per test) wired to PostgreSQL, with role `app`.
+async fn database_setup(default_ttl: &str, max_ttl: &str) -> String {
+    let (host, port) = pg().await;
+    let mount = unique("database");
+    root_ok(
+        "POST",
+        &format!("sys/mounts/{mount}"),
+        Some(json!({"type": "database"})),
+    )
+    .await;
+    root_ok(
+        "POST",
+        &format!("{mount}/config/pg"),
+        Some(json!({
+            "plugin_name": "postgresql-database-plugin",
+            "connection_url": format!("postgresql://{{{{username}}}}:{{{{password}}}}@{host}:{port}/postgres?sslmode=disable"),
+            "username": "postgres",
+            "password": "postgres",
+            "allowed_roles": "app",
+        })),
+    )
+    .await;
+    root_ok(
+        "POST",
+        &format!("{mount}/roles/app"),
+        Some(json!({
+            "db_name": "pg",
+            "creation_statements": [
+                "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'; GRANT SELECT ON ALL TABLES IN SCHEMA public TO \"{{name}}\";"
+            ],
+            "default_ttl": default_ttl,
+            "max_ttl": max_ttl,
+        })),
+    )
+    .await;
+    mount
+}
+
+async fn db_provider(mount: &str, name: &str, overlap: Duration) -> VaultProvider {
+    let (host, port) = pg().await;
+    provider_builder()
+        .await
+        .with_token(root_token())
+        .with_database_credentials(
+            name,
+            DatabaseCredentials::new("app", host)
+                .with_mount(mount)
+                .with_port(port)
+                .with_dbname("postgres"),
+        )
+        .with_lease_overlap(overlap)
+        .build()
+        .await
+        .unwrap()
+}
+
+/// Logs in to PostgreSQL as `user` and runs a query.
+async fn pg_login(host: &str, port: u16, user: &str, password: &str) -> Result<i32, String> {
+    let mut config = tokio_postgres::Config::new();
+    config
+        .host(host)
+        .port(port)
+        .user(user)
+        .password(password)
+        .dbname("postgres")
+        .connect_timeout(Duration::from_secs(5));
+    let text = |e: tokio_postgres::Error| match e.as_db_error() {
+        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+        None => e.to_string(),
+    };
+    let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(text)?;
+    tokio::spawn(connection);
+    let row = client.query_one("SELECT 40 + 2", &[]).await.map_err(text)?;
+    Ok(row.get(0))
+}
+
+async fn login_as(lease: &DatabaseLease) -> Result<i32, String> {
+    pg_login(
+        lease.host(),
+        lease.port().unwrap(),
+        lease.username(),
+        lease.password().expose_secret(),
+    )
+    .await
+}
+
+async fn db_config(p: &VaultProvider, name: &str) -> (DatabaseConfig, String) {
+    let s = p.get(name, &VersionSelector::Latest).await.unwrap();
+    let db: DatabaseConfig = serde_json::from_str(s.value().expose_text().unwrap())
+        .expect("the JSON decodes as DatabaseConfig");
+    (db, s.version_id().unwrap().to_string())
+}
+
+#[tokio::test]
+async fn dynamic_credentials_connect_and_are_revoked_at_shutdown() {
+    let mount = database_setup("1m", "10m").await;
+    let name = format!("{}/database", unique("cgi-chat"));
+    let p = db_provider(&mount, &name, Duration::from_secs(30)).await;
+    assert_eq!(p.database_names(), vec![name.clone()]);
+
+    // Nothing is issued by the probe.
+    let e = p.current_version(&name).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+
+    let (db, lease_id) = db_config(&p, &name).await;
+    assert!(
+        lease_id.starts_with(&format!("{mount}/creds/app/")),
+        "{lease_id}"
+    );
+    assert_eq!(db.engine.as_deref(), Some("postgres"));
+    assert_eq!(db.dbname.as_deref(), Some("postgres"));
+    let (host, port) = pg().await;
+    assert_eq!((db.host.as_str(), db.port), (host.as_str(), port));
+    assert_eq!(
+        pg_login(
+            &db.host,
+            db.port,
+            &db.username,
+            db.password().expose_secret()
+        )
+        .await,
+        Ok(42)
+    );
+
+    // The probe and later reads give the same lease: nothing new is issued.
+    assert_eq!(
+        p.current_version(&name)
+            .await
+            .unwrap()
+            .version_id
+            .as_deref(),
+        Some(lease_id.as_str())
+    );
+    let (again, id2) = db_config(&p, &name).await;
+    assert_eq!(id2, lease_id);
+    assert_eq!(again.username, db.username);
+    let by_id = p.get(&name, &VersionSelector::id(&lease_id)).await.unwrap();
+    assert_eq!(by_id.version_id(), Some(lease_id.as_str()));
+    let e = p
+        .get(&name, &VersionSelector::id("database/creds/app/nope"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+
+    // Graceful shutdown revokes the lease: the user can no longer log in.
+    p.shutdown().await.unwrap();
+    let err = pg_login(
+        &db.host,
+        db.port,
+        &db.username,
+        db.password().expose_secret(),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("password authentication failed"), "{err}");
+    let (status, _) = root(
+        "PUT",
+        "sys/leases/lookup",
+        Some(json!({ "lease_id": lease_id })),
+    )
+    .await;
+    assert_eq!(status, 400, "the lease is gone");
+    let e = p.get(&name, &VersionSelector::Latest).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable);
+}
+
+#[tokio::test]
+async fn leases_are_renewed_then_reissued_with_an_overlap() {
+    // TTL 4 s, max TTL 12 s, overlap 4 s: renewal at ~2.7 s, the successor at 12 - 4 - 1 =
+    // 7 s, the old user revoked at ~11 s, a second before Vault would end it.
+    let mount = database_setup("4s", "12s").await;
+    let name = format!("{}/database", unique("cgi-chat"));
+    let p = db_provider(&mount, &name, Duration::from_secs(4)).await;
+    let mut leases = p.watch_database_lease(&name).unwrap();
+    assert!(leases.borrow().is_none());
+
+    let start = Instant::now();
+    let first = p.database_credentials(&name).await.unwrap();
+    assert_eq!(login_as(&first).await, Ok(42));
+    let hard_end = first.max_expires_at().expect("the role's max TTL was read");
+
+    // A renewal: the same lease, a later expiry.
+    let renewed = loop {
+        leases.changed().await.unwrap();
+        let l = leases.borrow_and_update().clone().unwrap();
+        if l.renewals() > 0 {
+            break l;
+        }
+    };
+    assert_eq!(renewed.lease_id(), first.lease_id());
+    assert!(renewed.expires_at() > first.expires_at());
+    assert_eq!(
+        login_as(&renewed).await,
+        Ok(42),
+        "renewal kept the user valid"
+    );
+
+    // The re-issue: a new lease and a new user, while the old one still works.
+    let second = loop {
+        leases.changed().await.unwrap();
+        let l = leases.borrow_and_update().clone().unwrap();
+        if l.lease_id() != first.lease_id() {
+            break l;
+        }
+    };
+    let reissued_after = start.elapsed();
+    assert!(
+        reissued_after > Duration::from_secs(5) && reissued_after < Duration::from_secs(10),
+        "{reissued_after:?}"
+    );
+    assert_ne!(second.username(), first.username());
+    assert_eq!(
+        p.current_version(&name)
+            .await
+            .unwrap()
+            .version_id
+            .as_deref(),
+        Some(second.lease_id())
+    );
+    assert_eq!(login_as(&second).await, Ok(42));
+    assert_eq!(
+        login_as(&first).await,
+        Ok(42),
+        "the old user lives through the overlap"
+    );
+    // The old lease is still readable by id during the overlap.
+    assert!(
+        p.get(&name, &VersionSelector::id(first.lease_id()))
+            .await
+            .is_ok()
+    );
+
+    // After the overlap the old user is revoked, before its max TTL would end it.
+    let revoked_at = loop {
+        let (status, _) = root(
+            "PUT",
+            "sys/leases/lookup",
+            Some(json!({ "lease_id": first.lease_id() })),
+        )
+        .await;
+        if status == 400 {
+            break SystemTime::now();
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "never revoked");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        revoked_at < hard_end,
+        "revoked by the provider, {:?} before Vault's own expiry",
+        hard_end.duration_since(revoked_at).unwrap_or_default()
+    );
+    let err = login_as(&first).await.unwrap_err();
+    assert!(err.contains("password authentication failed"), "{err}");
+    assert_eq!(login_as(&second).await, Ok(42));
+
+    p.shutdown().await.unwrap();
+    assert!(login_as(&second).await.is_err());
+    assert!(leases.borrow().is_none(), "revocation is announced");
+}
+
+#[tokio::test]
+async fn facade_watch_follows_the_new_user() {
+    let mount = database_setup("3s", "8s").await;
+    let name = format!("{}/database", unique("cgi-chat"));
+    let vault = db_provider(&mount, &name, Duration::from_secs(3)).await;
+    // The cache TTL (1 s) is shorter than the overlap (3 s).
+    let secrets = Secrets::builder()
+        .with_provider(vault.clone())
+        .with_cache(CacheConfig::default().with_ttl(Duration::from_secs(1)))
+        .ignore_env()
+        .build()
+        .await
+        .unwrap();
+    let mut watch = secrets.watch::<DatabaseConfig>(&name).await.unwrap();
+    let first = watch.current();
+    assert_eq!(
+        pg_login(
+            &first.host,
+            first.port,
+            &first.username,
+            first.password().expose_secret()
+        )
+        .await,
+        Ok(42)
+    );
+    let next = tokio::time::timeout(Duration::from_secs(15), watch.changed())
+        .await
+        .expect("a new user within the max TTL")
+        .unwrap();
+    assert_ne!(next.username, first.username);
+    assert_eq!(
+        pg_login(
+            &next.host,
+            next.port,
+            &next.username,
+            next.password().expose_secret()
+        )
+        .await,
+        Ok(42)
+    );
+    drop(watch);
+    drop(secrets);
+    vault.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn revoke_all_keeps_the_provider_usable() {
+    let mount = database_setup("1m", "10m").await;
+    let name = format!("{}/database", unique("cgi-chat"));
+    let p = db_provider(&mount, &name, Duration::from_secs(30)).await;
+    let first = p.database_credentials(&name).await.unwrap();
+    assert_eq!(p.revoke_all().await.unwrap(), 1);
+    assert!(login_as(&first).await.is_err());
+    let second = p.database_credentials(&name).await.unwrap();
+    assert_ne!(second.lease_id(), first.lease_id());
+    assert_eq!(login_as(&second).await, Ok(42));
+    p.shutdown().await.unwrap();
+}
+
+// ---- canary ----------------------------------------------------------------------------
+
+/// A unique value planted in KV, read through every path (success and errors), with every
+/// `tracing` event captured at TRACE: the value appears in no Debug, Display or log line.
+/// The same for a dynamic database password.
+#[tokio::test]
+async fn canary_never_leaks() {
+    let canary = Canary::new();
+    let name = format!("{}/database", unique("canary"));
+    kv2_put(
+        &name,
+        json!({"host": "db", "port": 5432, "username": "app", "password": canary.as_str()}),
+    )
+    .await;
+    let mount = database_setup("1m", "10m").await;
+    let db_name = format!("{}/db", unique("canary"));
+
+    let (logs, guard) = capture_trace_logs();
+    let mut text = String::new();
+    let p = db_provider(&mount, &db_name, Duration::from_secs(30)).await;
+    let s = p.get(&name, &VersionSelector::Latest).await.unwrap();
+    assert!(s.value().expose_text().unwrap().contains(canary.as_str()));
+    text.push_str(&format!("{s:?} {:?} {} {p:?}\n", s.value(), s.value()));
+    let v1 = p.get(&name, &VersionSelector::id("1")).await.unwrap();
+    text.push_str(&format!("{v1:?}\n"));
+    let probe = p.current_version(&name).await.unwrap();
+    text.push_str(&format!("{probe:?}\n"));
+    for result in [
+        p.get(&name, &VersionSelector::id("7")).await,
+        p.get(&name, &VersionSelector::stage("x")).await,
+        p.get(&format!("{name}/missing"), &VersionSelector::Latest)
+            .await,
+        p.get("bad//name", &VersionSelector::Latest).await,
+    ] {
+        let e = result.unwrap_err();
+        text.push_str(&format!("{e} {e:?}\n"));
+    }
+    // A token that may not read it.
+    let bad = provider_builder()
+        .await
+        .with_token("not-a-token")
+        .build()
+        .await
+        .unwrap();
+    let e = bad.get(&name, &VersionSelector::Latest).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+    text.push_str(&format!("{e} {e:?} {bad:?}\n"));
+    // Through the facade's decode.
+    let db: DatabaseConfig = serde_json::from_str(s.value().expose_text().unwrap()).unwrap();
+    text.push_str(&format!("{db:?} {db}\n"));
+
+    // Dynamic credentials: their password must not appear either.
+    let lease = p.database_credentials(&db_name).await.unwrap();
+    let password = lease.password().expose_secret().to_string();
+    let dyn_secret = p.get(&db_name, &VersionSelector::Latest).await.unwrap();
+    text.push_str(&format!("{lease:?} {dyn_secret:?} {p:?}\n"));
+    p.shutdown().await.unwrap();
+    let builder_dbg = format!(
+        "{:?}",
+        VaultProvider::builder()
+            .with_token(canary.as_str())
+            .with_approle("r", canary.as_str())
+    );
+    text.push_str(&builder_dbg);
+    drop(guard);
+
+    let logs = logs.text();
+    assert!(
+        logs.contains("issued dynamic database credentials"),
+        "TRACE logs were captured"
+    );
+    canary.assert_absent("Debug/Display output", &text);
+    canary.assert_absent("TRACE logs", &logs);
+    assert!(
+        !text.contains(&password),
+        "the database password leaked into Debug/Display"
+    );
+    assert!(
+        !logs.contains(&password),
+        "the database password leaked into the logs"
+    );
+}
