@@ -33,16 +33,12 @@ impl fmt::Debug for AuthMethod {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AuthMethod::Token(_) => f.write_str("Token([REDACTED])"),
-            AuthMethod::AppRole {
-                mount,
-                role_id,
-                secret_id,
-            } => f
+            // The role id is left out too: Vault's docs treat it as sensitive (it is half of
+            // the login).
+            AuthMethod::AppRole { mount, .. } => f
                 .debug_struct("AppRole")
                 .field("mount", mount)
-                .field("role_id", role_id)
-                .field("secret_id", &secret_id.as_ref().map(|_| "[REDACTED]"))
-                .finish(),
+                .finish_non_exhaustive(),
         }
     }
 }
@@ -185,6 +181,11 @@ pub(crate) async fn approle_login(
         let err = reply.into_error(&format!("the AppRole login at auth/{mount}/login"));
         // A wrong role or secret id is an authentication failure, whatever the status.
         return Err(match err.kind() {
+            ErrorKind::NotFound => {
+                Error::new(ErrorKind::InvalidConfig, PROVIDER).with_message(format!(
+                    "no AppRole auth method is mounted at auth/{mount} (check the AppRole mount)"
+                ))
+            }
             ErrorKind::InvalidConfig | ErrorKind::PermissionDenied => {
                 let msg = err.message().unwrap_or_default().to_string();
                 Error::new(ErrorKind::Unauthenticated, PROVIDER).with_message(msg)

@@ -91,13 +91,7 @@ impl fmt::Debug for VaultProviderBuilder {
         f.debug_struct("VaultProviderBuilder")
             .field("address", &self.address)
             .field("token", &self.token.as_ref().map(|_| "[REDACTED]"))
-            .field(
-                "approle",
-                &self
-                    .approle
-                    .as_ref()
-                    .map(|(role, sid)| (role, sid.as_ref().map(|_| "[REDACTED]"))),
-            )
+            .field("approle", &self.approle.as_ref().map(|_| "[REDACTED]"))
             .field("approle_mount", &self.approle_mount)
             .field("namespace", &self.namespace)
             .field("ca_files", &self.ca_files)
@@ -590,6 +584,13 @@ impl VaultProviderBuilder {
                     "the Vault address {address:?} is not an http:// or https:// URL"
                 )));
             }
+        }
+        if let Some(ns) = &self.namespace
+            && reqwest::header::HeaderValue::from_str(ns).is_err()
+        {
+            return Err(Self::invalid(format!(
+                "the namespace {ns:?} cannot be sent as a header"
+            )));
         }
         let fraction = self.renew_fraction.unwrap_or(DEFAULT_RENEW_FRACTION);
         if !(fraction > 0.0 && fraction < 1.0) {

@@ -351,9 +351,14 @@ impl Held {
     }
 }
 
+/// A lease whose successor is issued: kept for the overlap, then revoked.
 struct Retiring {
     lease: Arc<DatabaseLease>,
     revoke_at: Instant,
+    /// Its expiry as of its last renewal.
+    expires: Option<Instant>,
+    /// Whether it was already renewed to last until `revoke_at`.
+    extended: bool,
 }
 
 #[derive(Default)]
@@ -735,11 +740,15 @@ impl Core {
             if let Some(old) = state.current.take()
                 && old.usable(now)
             {
+                // It is renewed once more to last the overlap (see `extend_retiring`),
+                // so only its max TTL (or, when it cannot be renewed, its expiry) bounds it.
                 let mut revoke_at = now + overlap;
-                if let Some(end) = old.expires() {
+                if let Some(end) = old.hard_end {
                     revoke_at = revoke_at.min(end);
                 }
-                if let Some(end) = old.hard_end {
+                if !old.lease.renewable
+                    && let Some(end) = old.expires()
+                {
                     revoke_at = revoke_at.min(end);
                 }
                 tracing::info!(
@@ -750,6 +759,8 @@ impl Core {
                     "database credentials re-issued; the old user is revoked after the overlap"
                 );
                 state.retiring.push(Retiring {
+                    expires: old.expires(),
+                    extended: false,
                     lease: old.lease,
                     revoke_at,
                 });
@@ -930,19 +941,22 @@ impl Core {
             if lock(&b.state).closed {
                 return;
             }
-            if let Err(err) = self.issue(b).await {
-                let mut state = lock(&b.state);
-                state.issue_failures += 1;
-                let pause = backoff(Duration::from_secs(1), state.issue_failures)
-                    .min(Duration::from_secs(30));
-                state.retry_issue_at = Some(Instant::now() + pause);
-                tracing::warn!(
-                    provider = PROVIDER,
-                    secret = %b.name,
-                    error = %err,
-                    failures = state.issue_failures,
-                    "cannot re-issue database credentials; the current ones are served until they expire"
-                );
+            match self.issue(b).await {
+                Ok(_) => self.extend_retiring(b).await,
+                Err(err) => {
+                    let mut state = lock(&b.state);
+                    state.issue_failures += 1;
+                    let pause = backoff(Duration::from_secs(1), state.issue_failures)
+                        .min(Duration::from_secs(30));
+                    state.retry_issue_at = Some(Instant::now() + pause);
+                    tracing::warn!(
+                        provider = PROVIDER,
+                        secret = %b.name,
+                        error = %err,
+                        failures = state.issue_failures,
+                        "cannot re-issue database credentials; the current ones are served until they expire"
+                    );
+                }
             }
             return;
         }
@@ -1026,6 +1040,60 @@ impl Core {
                     h.renew_at = None;
                     if let Some(e) = h.expires() {
                         h.hard_end = Some(h.hard_end.map_or(e, |x| x.min(e)));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Renews retiring leases that would expire before their overlap ends, so that the old
+    /// user lives through the whole overlap (Vault caps the increment at the max TTL).
+    async fn extend_retiring(&self, b: &DbBinding) {
+        let now = Instant::now();
+        let todo: Vec<(String, Duration)> = lock(&b.state)
+            .retiring
+            .iter()
+            .filter(|r| {
+                !r.extended && r.lease.renewable && r.expires.is_some_and(|e| e < r.revoke_at)
+            })
+            .map(|r| {
+                let secs = r.revoke_at.saturating_duration_since(now).as_secs() + 2;
+                (r.lease.lease_id.clone(), Duration::from_secs(secs))
+            })
+            .collect();
+        for (lease_id, increment) in todo {
+            match self.renew_lease(&b.name, &lease_id, increment).await {
+                Ok((ttl, _, started)) => {
+                    let mut state = lock(&b.state);
+                    if let Some(r) = state
+                        .retiring
+                        .iter_mut()
+                        .find(|r| r.lease.lease_id == lease_id)
+                    {
+                        r.extended = true;
+                        r.expires = Some(started + ttl);
+                        // Revoke it before Vault would end it anyway.
+                        r.revoke_at = r.revoke_at.min(started + ttl);
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(
+                        provider = PROVIDER,
+                        secret = %b.name,
+                        lease = %lease_id,
+                        error = %err,
+                        "cannot extend the old lease over the overlap; it ends at its TTL"
+                    );
+                    let mut state = lock(&b.state);
+                    if let Some(r) = state
+                        .retiring
+                        .iter_mut()
+                        .find(|r| r.lease.lease_id == lease_id)
+                    {
+                        r.extended = true;
+                        if let Some(e) = r.expires {
+                            r.revoke_at = r.revoke_at.min(e);
+                        }
                     }
                 }
             }

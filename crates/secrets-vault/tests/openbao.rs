@@ -247,7 +247,8 @@ async fn approle_setup(token_ttl: &str, token_max_ttl: &str) -> (String, String,
     let policy = unique("policy");
     let rules = format!(
         "path \"secret/data/{prefix}/*\" {{ capabilities = [\"read\"] }}\n\
-         path \"secret/metadata/{prefix}/*\" {{ capabilities = [\"read\"] }}\n"
+         path \"secret/metadata/{prefix}/*\" {{ capabilities = [\"read\"] }}\n\
+         path \"secret/data/{prefix}-data-only/*\" {{ capabilities = [\"read\"] }}\n"
     );
     root_ok(
         "PUT",
@@ -315,6 +316,21 @@ async fn approle_login_with_a_read_only_policy() {
     assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
     assert!(!e.is_retryable());
     assert_eq!(e.secret(), Some(outside.as_str()));
+    let e = p.current_version(&outside).await.unwrap_err();
+    assert_eq!(
+        e.kind(),
+        ErrorKind::Unsupported,
+        "the cache then refetches: {e}"
+    );
+
+    // A policy without `metadata` read: no cheap probe, so the cache refetches; the read
+    // itself is allowed.
+    let data_only = format!("{prefix}-data-only/x");
+    kv2_put(&data_only, json!({"key": "k-3"})).await;
+    let e = p.current_version(&data_only).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    let s = p.get(&data_only, &VersionSelector::Latest).await.unwrap();
+    assert_eq!(s.version_id(), Some("1"));
 
     // A wrong secret id is refused at build.
     let e = provider_builder()
@@ -585,8 +601,9 @@ async fn dynamic_credentials_connect_and_are_revoked_at_shutdown() {
 
 #[tokio::test]
 async fn leases_are_renewed_then_reissued_with_an_overlap() {
-    // TTL 4 s, max TTL 12 s, overlap 4 s: renewal at ~2.7 s, the successor at 12 - 4 - 1 =
-    // 7 s, the old user revoked at ~11 s, a second before Vault would end it.
+    // TTL 4 s, max TTL 12 s, overlap 4 s: renewals at ~2.7 s and ~5.3 s (expiry ~9.3 s), the
+    // successor at 12 - 4 - 1 = 7 s, the old lease renewed to last the overlap, the old user
+    // revoked at ~11 s: after its last regular expiry, a second before its max TTL.
     let mount = database_setup("4s", "12s").await;
     let name = format!("{}/database", unique("cgi-chat"));
     let p = db_provider(&mount, &name, Duration::from_secs(4)).await;
@@ -615,12 +632,14 @@ async fn leases_are_renewed_then_reissued_with_an_overlap() {
     );
 
     // The re-issue: a new lease and a new user, while the old one still works.
+    let mut last_first = renewed.clone();
     let second = loop {
         leases.changed().await.unwrap();
         let l = leases.borrow_and_update().clone().unwrap();
         if l.lease_id() != first.lease_id() {
             break l;
         }
+        last_first = l;
     };
     let reissued_after = start.elapsed();
     assert!(
@@ -647,6 +666,18 @@ async fn leases_are_renewed_then_reissued_with_an_overlap() {
         p.get(&name, &VersionSelector::id(first.lease_id()))
             .await
             .is_ok()
+    );
+
+    // The old lease was renewed once more to last the whole overlap: it still works after
+    // the expiry its last regular renewal gave it.
+    let old_expiry = last_first.expires_at();
+    if let Ok(wait) = old_expiry.duration_since(SystemTime::now()) {
+        tokio::time::sleep(wait + Duration::from_millis(300)).await;
+    }
+    assert_eq!(
+        login_as(&first).await,
+        Ok(42),
+        "the old user outlives its last regular expiry during the overlap"
     );
 
     // After the overlap the old user is revoked, before its max TTL would end it.
