@@ -108,10 +108,6 @@ impl fmt::Debug for VaultProviderBuilder {
     }
 }
 
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
 fn parse_bool(text: &str) -> Option<bool> {
     match text.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "t" | "yes" | "y" | "on" => Some(true),
@@ -166,6 +162,12 @@ impl VaultProviderBuilder {
     /// | `SECRETS_VAULT_DB_MAX_TTL` | the role's max TTL when the token may not read the role |
     /// | `SECRETS_VAULT_LEASE_OVERLAP` | how long the old user lives after its successor (default `10m`) |
     pub fn from_env() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`from_env`](Self::from_env) with the variables read through `lookup`.
+    pub(crate) fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let mut b = VaultProviderBuilder::default();
         if let Some(addr) = var(env::VAULT_AGENT_ADDR).or_else(|| var(env::VAULT_ADDR)) {
             b.address = Some(addr);
@@ -788,6 +790,110 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+    }
+
+    fn lookup(vars: &[(&str, &str)]) -> VaultProviderBuilder {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        VaultProviderBuilder::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn environment_selects_kv_or_dynamic_credentials() {
+        let kv = lookup(&[
+            ("VAULT_ADDR", "https://vault:8200"),
+            ("VAULT_TOKEN", " hvs.x "),
+            ("VAULT_NAMESPACE", "team"),
+            ("VAULT_CLIENT_TIMEOUT", "5"),
+            ("VAULT_MAX_RETRIES", "-1"),
+            ("SECRETS_VAULT_KV_MOUNT", "kv"),
+            ("SECRETS_VAULT_KV_VERSION", "1"),
+        ]);
+        assert!(kv.env_errors.is_empty(), "{:?}", kv.env_errors);
+        assert_eq!(kv.address.as_deref(), Some("https://vault:8200"));
+        assert_eq!(kv.namespace.as_deref(), Some("team"));
+        assert_eq!(kv.timeout, Some(Duration::from_secs(5)));
+        assert_eq!(kv.max_retries, Some(0));
+        assert_eq!(kv.kv_mount, Some(("kv".to_string(), KvVersion::V1)));
+        assert!(kv.databases.is_empty());
+        assert!(kv.approle.is_none());
+
+        let agent = lookup(&[
+            ("VAULT_ADDR", "https://vault:8200"),
+            ("VAULT_AGENT_ADDR", "http://127.0.0.1:8100"),
+        ]);
+        assert_eq!(agent.address.as_deref(), Some("http://127.0.0.1:8100"));
+
+        let db = lookup(&[
+            ("VAULT_ADDR", "https://vault:8200"),
+            ("VAULT_ROLE_ID", "r"),
+            ("VAULT_SECRET_ID", "s"),
+            ("SECRETS_VAULT_APPROLE_MOUNT", "apps"),
+            ("SECRETS_VAULT_DB_ROLE", "cgi-chat"),
+            ("SECRETS_VAULT_DB_SECRET", "cgi-chat/database"),
+            ("SECRETS_VAULT_DB_HOST", "db.internal"),
+            ("SECRETS_VAULT_DB_PORT", "6432"),
+            ("SECRETS_VAULT_DB_NAME", "chat"),
+            ("SECRETS_VAULT_DB_MOUNT", "pg"),
+            ("SECRETS_VAULT_DB_MAX_TTL", "24h"),
+            ("SECRETS_VAULT_LEASE_OVERLAP", "15m"),
+        ]);
+        assert!(db.env_errors.is_empty(), "{:?}", db.env_errors);
+        assert!(db.approle.is_some());
+        assert_eq!(db.approle_mount.as_deref(), Some("apps"));
+        assert_eq!(db.lease_overlap, Some(Duration::from_secs(900)));
+        let (name, creds) = &db.databases[0];
+        assert_eq!(name, "cgi-chat/database");
+        assert_eq!(
+            creds,
+            &DatabaseCredentials::new("cgi-chat", "db.internal")
+                .with_port(6432)
+                .with_dbname("chat")
+                .with_mount("pg")
+                .with_max_ttl(Duration::from_secs(24 * 3600))
+        );
+
+        let bad = lookup(&[
+            ("VAULT_ADDR", "https://vault:8200"),
+            ("VAULT_SKIP_VERIFY", "maybe"),
+            ("VAULT_CLIENT_CERT", "/c.pem"),
+            ("SECRETS_VAULT_DB_ROLE", "cgi-chat"),
+            ("SECRETS_VAULT_DB_PORT", "x"),
+        ]);
+        let all = bad.env_errors.join("\n");
+        for needle in [
+            "VAULT_SKIP_VERIFY",
+            "VAULT_CLIENT_KEY",
+            "SECRETS_VAULT_DB_SECRET",
+            "SECRETS_VAULT_DB_HOST",
+            "SECRETS_VAULT_DB_PORT",
+        ] {
+            assert!(all.contains(needle), "{needle} in {all}");
+        }
+    }
+
+    #[tokio::test]
+    async fn malformed_environment_fails_build() {
+        let e = lookup(&[
+            ("VAULT_ADDR", "https://vault:8200"),
+            ("VAULT_TOKEN", "t"),
+            ("SECRETS_VAULT_AUTH", "ldap"),
+        ])
+        .build()
+        .await
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+        assert!(e.to_string().contains("SECRETS_VAULT_AUTH"), "{e}");
+        let e = VaultProvider::builder()
+            .with_address("http://127.0.0.1:8200")
+            .with_token("t")
+            .with_ca_cert_pem("not a certificate")
+            .build()
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{e}");
     }
 
     #[test]
