@@ -35,7 +35,8 @@ impl FakeState {
         self.describe_secret.store(0, Ordering::SeqCst);
     }
     pub fn set_latency(&self, latency: Duration) {
-        self.latency_ms.store(latency.as_millis() as u64, Ordering::SeqCst);
+        self.latency_ms
+            .store(latency.as_millis() as u64, Ordering::SeqCst);
     }
 }
 

@@ -6,7 +6,12 @@
 //! 3. 1,000 concurrent cold requests for one secret: upstream calls;
 //! 4. steady state across TTL boundaries: the largest latency a caller saw.
 
-#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::print_stdout,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs
+)]
 
 use std::hint::black_box;
 use std::num::NonZeroUsize;
@@ -85,34 +90,33 @@ fn ns_per_hit(rt: &Runtime, n: u32, mut f: impl AsyncFnMut()) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
-/// Hits per second with two threads, each on its own runtime, `n` hits each.
-fn two_thread_throughput<C: Clone + Send + 'static>(
-    client: C,
-    n: u32,
-    hit: fn(C) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
-) -> f64 {
-    let barrier = Arc::new(Barrier::new(3));
-    let threads: Vec<_> = (0..2)
-        .map(|_| {
-            let client = client.clone();
-            let barrier = barrier.clone();
-            std::thread::spawn(move || {
-                let rt = current_thread();
-                barrier.wait();
-                rt.block_on(async {
-                    for _ in 0..n {
-                        hit(client.clone()).await;
-                    }
-                });
+/// Hits per second with two threads, each on its own runtime with its own handle on the
+/// client, `n` hits each.
+macro_rules! two_thread_throughput {
+    ($client:expr, $n:expr, |$c:ident| $hit:expr) => {{
+        let barrier = Arc::new(Barrier::new(3));
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let $c = $client.clone();
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    let rt = current_thread();
+                    barrier.wait();
+                    rt.block_on(async {
+                        for _ in 0..$n {
+                            black_box($hit);
+                        }
+                    });
+                })
             })
-        })
-        .collect();
-    barrier.wait();
-    let start = Instant::now();
-    for t in threads {
-        t.join().unwrap();
-    }
-    f64::from(2 * n) / start.elapsed().as_secs_f64()
+            .collect();
+        barrier.wait();
+        let start = Instant::now();
+        for t in threads {
+            t.join().unwrap();
+        }
+        f64::from(2 * $n) / start.elapsed().as_secs_f64()
+    }};
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -146,7 +150,10 @@ fn main() {
     let their_client = Arc::new(rt.block_on(theirs(&url, hour)));
     rt.block_on(async {
         our_client.get(NAME).await.unwrap();
-        their_client.get_secret_value(NAME, None, None, false).await.unwrap();
+        their_client
+            .get_secret_value(NAME, None, None, false)
+            .await
+            .unwrap();
     });
     let mut criterion = Criterion::default()
         .configure_from_args()
@@ -155,11 +162,17 @@ fn main() {
     {
         let mut group = criterion.benchmark_group("hit");
         group.bench_function("ours", |b| {
-            b.to_async(&rt).iter(|| async { black_box(our_client.get(NAME).await.unwrap()) })
+            b.to_async(&rt)
+                .iter(|| async { black_box(our_client.get(NAME).await.unwrap()) })
         });
         group.bench_function("aws_secretsmanager_caching", |b| {
             b.to_async(&rt).iter(|| async {
-                black_box(their_client.get_secret_value(NAME, None, None, false).await.unwrap())
+                black_box(
+                    their_client
+                        .get_secret_value(NAME, None, None, false)
+                        .await
+                        .unwrap(),
+                )
             })
         });
         group.finish();
@@ -168,7 +181,12 @@ fn main() {
         black_box(our_client.get(NAME).await.unwrap());
     });
     let theirs_ns = ns_per_hit(&rt, 200_000, async || {
-        black_box(their_client.get_secret_value(NAME, None, None, false).await.unwrap());
+        black_box(
+            their_client
+                .get_secret_value(NAME, None, None, false)
+                .await
+                .unwrap(),
+        );
     });
     println!(
         "hit latency: ours {ours_ns:.1} ns, aws_secretsmanager_caching {theirs_ns:.1} ns, ratio {:.1}x",
@@ -176,16 +194,11 @@ fn main() {
     );
 
     println!("\n== 2. hit throughput, two threads ==");
-    let ours_tp = two_thread_throughput(our_client.clone(), 2_000_000, |c| {
-        Box::pin(async move {
-            black_box(c.get(NAME).await.unwrap());
-        })
-    });
-    let theirs_tp = two_thread_throughput(their_client.clone(), 300_000, |c| {
-        Box::pin(async move {
-            black_box(c.get_secret_value(NAME, None, None, false).await.unwrap());
-        })
-    });
+    let ours_tp = two_thread_throughput!(our_client, 4_000_000u32, |c| c.get(NAME).await.unwrap());
+    let theirs_tp = two_thread_throughput!(their_client, 400_000u32, |c| c
+        .get_secret_value(NAME, None, None, false)
+        .await
+        .unwrap());
     println!(
         "throughput: ours {:.2} M hits/s, aws_secretsmanager_caching {:.2} M hits/s, ratio {:.1}x",
         ours_tp / 1e6,
@@ -221,7 +234,10 @@ fn main() {
                     let t = t.clone();
                     let n = name.clone();
                     tokio::spawn(async move {
-                        t.get_secret_value(&n, None, None, false).await.map(|_| ()).is_ok()
+                        t.get_secret_value(&n, None, None, false)
+                            .await
+                            .map(|_| ())
+                            .is_ok()
                     })
                 })
                 .collect();

@@ -2,15 +2,19 @@
 //! probe, stale-if-error, negative caching, invalidation, a bound on entries, and rotation
 //! watches. It knows nothing of the store under it.
 //!
-//! The hit path reads two lock-free snapshots (the map of entries, then the entry's value,
-//! both behind `ArcSwap`) and an atomic state; it reads no clock and takes no lock. Time is
-//! kept by one background task per entry in use, which refreshes the value ahead of expiry
-//! and moves the entry's state (fresh, stale, expired) at the right instants; so after
-//! warm-up no caller waits on the store.
+//! The hit path reads one immutable snapshot of the servable values (name -> value), published
+//! through an `ArcSwap` and cached per thread with `arc_swap::Cache`, so a hit costs one
+//! atomic load to check the snapshot is current, one hash lookup and the `Arc` clone of the
+//! value: no lock, no clock, no read-modify-write besides that clone. Every change of an
+//! entry's value or state publishes a new snapshot (copy-on-write; changes are rare: about
+//! one per secret per TTL). Time is kept by one background task per entry in use, which
+//! refreshes the value ahead of expiry and moves the entry's state (fresh, stale, expired) at
+//! the right instants; so after warm-up no caller waits on the store.
 
 mod config;
 mod stats;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
@@ -36,6 +40,46 @@ use stats::Counters;
 type Hasher = foldhash::fast::RandomState;
 type Key = (String, VersionSelector);
 
+/// What the hit path reads: for each latest-version entry, its value when it may be served.
+type Snapshot = HashMap<Arc<str>, Slot, Hasher>;
+
+#[derive(Clone)]
+struct Slot {
+    entry: Arc<Entry>,
+    /// The value, when the entry is fresh or stale-but-servable.
+    value: Option<Arc<Secret>>,
+    stale: bool,
+}
+
+/// Gives every cache an id, so each thread can keep its own handle on each cache's snapshot.
+static NEXT_CACHE_ID: AtomicU64 = AtomicU64::new(0);
+
+type LocalSnapshot = arc_swap::cache::Cache<Arc<ArcSwap<Snapshot>>, Arc<Snapshot>>;
+
+thread_local! {
+    /// Per thread: (cache id, a cached handle on that cache's snapshot).
+    static LOCAL: RefCell<Vec<Local>> = const { RefCell::new(Vec::new()) };
+}
+
+struct Local {
+    id: u64,
+    /// Fails to upgrade once the cache is gone, so the handle can be dropped.
+    alive: std::sync::Weak<()>,
+    snapshot: LocalSnapshot,
+    /// The snapshot the replicas were taken from.
+    seen: *const Snapshot,
+    /// This thread's own copies of the values it reads, so that two threads reading one
+    /// secret do not contend on one reference count. Dropped (and wiped) when the snapshot
+    /// changes.
+    replicas: HashMap<Arc<str>, Replica, Hasher>,
+}
+
+struct Replica {
+    value: Arc<Secret>,
+    entry: Arc<Entry>,
+    stale: bool,
+}
+
 /// Entry states. Only `FRESH` and `STALE` are served by the hit path.
 const EMPTY: u8 = 0;
 const FRESH: u8 = 1;
@@ -45,8 +89,9 @@ const EXPIRED: u8 = 3;
 /// A caching layer over any provider.
 ///
 /// Cheap to clone; clones share one cache. It is itself a [`SecretProvider`], so it can sit
-/// under anything that takes one; [`get`](SecretCache::get) returns the shared
-/// `Arc<Secret>` without copying the value.
+/// under anything that takes one. [`get`](SecretCache::get) returns an `Arc<Secret>`: each
+/// thread keeps its own copy of the values it reads (made once per version), so threads
+/// reading one secret never contend on one reference count.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
@@ -56,7 +101,7 @@ const EXPIRED: u8 = 3;
 /// let cache = SecretCache::new(memory, CacheConfig::default());
 /// let a = cache.get("api-key").await.unwrap();
 /// let b = cache.get("api-key").await.unwrap();
-/// assert!(std::sync::Arc::ptr_eq(&a, &b));
+/// assert!(a.value().ct_eq(b.value()));
 /// assert_eq!(cache.stats().hits, 1);
 /// # })
 /// ```
@@ -69,7 +114,9 @@ struct Shared {
     provider: DynProvider,
     config: CacheConfig,
     capabilities: Capabilities,
-    latest: ArcSwap<HashMap<String, Arc<Entry>, Hasher>>,
+    id: u64,
+    alive: Arc<()>,
+    latest: Arc<ArcSwap<Snapshot>>,
     pinned: ArcSwap<HashMap<Key, Arc<Entry>, Hasher>>,
     /// Serializes changes to the two maps (never taken on the hit path).
     write: Mutex<()>,
@@ -91,6 +138,7 @@ struct Negative {
 
 struct Entry {
     name: String,
+    key: Arc<str>,
     selector: VersionSelector,
     seq: u64,
     state: AtomicU8,
@@ -108,6 +156,7 @@ impl Entry {
     fn new(name: &str, selector: VersionSelector, seq: u64) -> Self {
         Entry {
             name: name.to_string(),
+            key: Arc::from(name),
             selector,
             seq,
             state: AtomicU8::new(EMPTY),
@@ -118,6 +167,14 @@ impl Entry {
             flight: tokio::sync::Mutex::new(()),
             negative: Mutex::new(None),
             tx: watch::Sender::new(None),
+        }
+    }
+
+    /// Marks the entry used since its last refresh (a plain load when it already is).
+    #[inline]
+    fn touch(&self) {
+        if !self.touched.load(Ordering::Relaxed) {
+            self.touched.store(true, Ordering::Relaxed);
         }
     }
 
@@ -169,7 +226,9 @@ impl SecretCache {
                 provider,
                 config,
                 capabilities,
-                latest: ArcSwap::from_pointee(HashMap::default()),
+                id: NEXT_CACHE_ID.fetch_add(1, Ordering::Relaxed),
+                alive: Arc::new(()),
+                latest: Arc::new(ArcSwap::from_pointee(HashMap::default())),
                 pinned: ArcSwap::from_pointee(HashMap::default()),
                 write: Mutex::new(()),
                 rng: Mutex::new(rng),
@@ -218,21 +277,66 @@ impl SecretCache {
     /// path of [`get`](Self::get).
     #[inline]
     pub fn try_hit(&self, name: &str) -> Option<Arc<Secret>> {
-        let map = self.shared.latest.load();
-        let entry = map.get(name)?;
-        let state = entry.state.load(Ordering::Acquire);
-        if state != FRESH && state != STALE {
-            return None;
-        }
-        if !entry.touched.load(Ordering::Relaxed) {
-            entry.touched.store(true, Ordering::Relaxed);
-        }
-        let value = entry.value.load().as_ref()?.secret.clone();
-        if state == STALE {
+        let id = self.shared.id;
+        let hit = LOCAL.try_with(|local| {
+            let mut local = local.borrow_mut();
+            let pos = match local.iter().position(|l| l.id == id) {
+                Some(pos) => pos,
+                None => self.add_local(&mut local),
+            };
+            let local = &mut local[pos];
+            let snapshot = arc_swap::cache::Access::load(&mut local.snapshot);
+            let current: *const Snapshot = snapshot;
+            if !std::ptr::eq(current, local.seen) {
+                local.seen = current;
+                local.replicas.clear();
+            }
+            let replica = match local.replicas.get(name) {
+                Some(replica) => replica,
+                None => {
+                    let slot = snapshot.get(name)?;
+                    let shared = slot.value.as_ref()?;
+                    let replica = Replica {
+                        value: Arc::new(Secret::clone(shared)),
+                        entry: slot.entry.clone(),
+                        stale: slot.stale,
+                    };
+                    local
+                        .replicas
+                        .entry(slot.entry.key.clone())
+                        .or_insert(replica)
+                }
+            };
+            Some((replica.value.clone(), replica.stale, replica.entry.touch()))
+        });
+        let (value, stale, ()) = match hit {
+            Ok(hit) => hit?,
+            // During thread teardown: read the shared snapshot directly.
+            Err(_) => {
+                let snapshot = self.shared.latest.load();
+                let slot = snapshot.get(name)?;
+                (slot.value.clone()?, slot.stale, slot.entry.touch())
+            }
+        };
+        if stale {
             self.shared.counters.stale_served();
         }
         self.shared.counters.hit();
         Some(value)
+    }
+
+    #[cold]
+    fn add_local(&self, local: &mut Vec<Local>) -> usize {
+        // Forget handles on caches that no longer exist, then add this one.
+        local.retain(|l| l.alive.strong_count() > 0);
+        local.push(Local {
+            id: self.shared.id,
+            alive: Arc::downgrade(&self.shared.alive),
+            snapshot: arc_swap::cache::Cache::new(self.shared.latest.clone()),
+            seen: std::ptr::null(),
+            replicas: HashMap::default(),
+        });
+        local.len() - 1
     }
 
     /// One version of `name`, cached under the same policy as the latest.
@@ -292,7 +396,7 @@ impl SecretCache {
     /// Watchers stay subscribed and see the next value read.
     pub fn invalidate(&self, name: &str) {
         for entry in self.entries_named(name) {
-            entry.state.store(EXPIRED, Ordering::Release);
+            self.set_state(&entry, EXPIRED);
             entry.value.store(None);
             *entry
                 .negative
@@ -334,7 +438,7 @@ impl SecretCache {
             .latest
             .load()
             .get(name)
-            .cloned()
+            .map(|slot| slot.entry.clone())
             .into_iter()
             .collect();
         out.extend(
@@ -369,7 +473,12 @@ impl SecretCache {
         let entry = Arc::new(Entry::new(name, selector.clone(), seq));
         if *selector == VersionSelector::Latest {
             let mut map = HashMap::clone(&self.shared.latest.load());
-            map.insert(name.to_string(), entry.clone());
+            let slot = Slot {
+                entry: entry.clone(),
+                value: None,
+                stale: false,
+            };
+            map.insert(entry.key.clone(), slot);
             self.shared.latest.store(Arc::new(map));
         } else {
             let mut map = HashMap::clone(&self.shared.pinned.load());
@@ -381,7 +490,11 @@ impl SecretCache {
 
     fn lookup(&self, name: &str, selector: &VersionSelector) -> Option<Arc<Entry>> {
         if *selector == VersionSelector::Latest {
-            self.shared.latest.load().get(name).cloned()
+            self.shared
+                .latest
+                .load()
+                .get(name)
+                .map(|slot| slot.entry.clone())
         } else {
             self.shared
                 .pinned
@@ -396,7 +509,10 @@ impl SecretCache {
     fn evict_one(&self) {
         let latest = self.shared.latest.load();
         let pinned = self.shared.pinned.load();
-        let all = latest.values().chain(pinned.values());
+        let all = latest
+            .values()
+            .map(|slot| &slot.entry)
+            .chain(pinned.values());
         let pick = |filter: &dyn Fn(&Entry) -> bool| {
             all.clone()
                 .filter(|e| filter(e))
@@ -410,7 +526,7 @@ impl SecretCache {
         victim.evicted.store(true, Ordering::Release);
         if victim.selector == VersionSelector::Latest {
             let mut map = HashMap::clone(&latest);
-            map.remove(&victim.name);
+            map.remove(victim.name.as_str());
             self.shared.latest.store(Arc::new(map));
         } else {
             let mut map = HashMap::clone(&pinned);
@@ -451,7 +567,7 @@ impl SecretCache {
                     && let Some(c) = entry.value.load_full()
                 {
                     if Instant::now() < c.expires_at + self.shared.config.max_stale {
-                        entry.state.store(STALE, Ordering::Release);
+                        self.set_state(&entry, STALE);
                         self.ensure_refresher(&entry);
                         self.shared.counters.stale_served();
                         return Ok(c.secret.clone());
@@ -509,7 +625,56 @@ impl SecretCache {
             .negative
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = None;
-        entry.state.store(FRESH, Ordering::Release);
+        self.set_state(entry, FRESH);
+    }
+
+    /// Moves an entry to `state` and publishes the change to the hit path.
+    fn set_state(&self, entry: &Entry, state: u8) {
+        entry.state.store(state, Ordering::Release);
+        self.publish(entry);
+    }
+
+    /// Republishes the hit path's view of one latest-version entry: its value when fresh or
+    /// stale, nothing otherwise. Copy-on-write under the write lock, which also orders
+    /// concurrent publishes so the last one reflects the entry's latest state.
+    fn publish(&self, entry: &Entry) {
+        if entry.selector != VersionSelector::Latest {
+            return;
+        }
+        let _write = self
+            .shared
+            .write
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let snapshot = self.shared.latest.load();
+        let Some(slot) = snapshot.get(entry.name.as_str()) else {
+            return; // evicted
+        };
+        if !std::ptr::eq(Arc::as_ptr(&slot.entry), entry) {
+            return; // replaced by a newer entry for the same name
+        }
+        let state = entry.state.load(Ordering::Acquire);
+        let value = match state {
+            FRESH | STALE => entry.value.load().as_ref().map(|c| c.secret.clone()),
+            _ => None,
+        };
+        let unchanged = slot.stale == (state == STALE)
+            && match (&slot.value, &value) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            };
+        if unchanged {
+            return;
+        }
+        let slot = Slot {
+            entry: slot.entry.clone(),
+            value,
+            stale: state == STALE,
+        };
+        let mut map = HashMap::clone(&snapshot);
+        map.insert(entry.key.clone(), slot);
+        self.shared.latest.store(Arc::new(map));
     }
 
     fn remember_failure(&self, entry: &Entry, err: &Error) {
@@ -528,7 +693,7 @@ impl SecretCache {
             attempts,
         });
         if entry.state.load(Ordering::Acquire) != FRESH {
-            entry.state.store(EXPIRED, Ordering::Release);
+            self.set_state(entry, EXPIRED);
         }
     }
 
@@ -603,7 +768,7 @@ impl SecretCache {
                 // Nobody used it lately: let it expire; the next read fetches it again.
                 tokio::time::sleep_until(current.expires_at).await;
                 if still_current(&entry, &current) {
-                    entry.state.store(EXPIRED, Ordering::Release);
+                    self.set_state(&entry, EXPIRED);
                 }
                 break;
             }
@@ -653,14 +818,14 @@ impl SecretCache {
                 tokio::time::sleep_until(current.expires_at).await;
                 if still_current(entry, current) {
                     self.remember_failure(entry, &err);
-                    entry.state.store(EXPIRED, Ordering::Release);
+                    self.set_state(entry, EXPIRED);
                 }
                 return false;
             }
             if now >= hard_stop {
                 if still_current(entry, current) {
                     self.remember_failure(entry, &past_max_stale(err, config.max_stale));
-                    entry.state.store(EXPIRED, Ordering::Release);
+                    self.set_state(entry, EXPIRED);
                 }
                 return false;
             }
@@ -674,7 +839,7 @@ impl SecretCache {
                 return false;
             }
             if Instant::now() >= current.expires_at && still_current(entry, current) {
-                entry.state.store(STALE, Ordering::Release);
+                self.set_state(entry, STALE);
             }
         }
     }

@@ -73,11 +73,14 @@ async fn single_flight_cold_misses_make_one_call() {
 async fn hit_is_served_without_calls_until_ttl() {
     let (p, cache) = setup(config().with_idle_cycles(0));
     let first = cache.get("db").await.unwrap();
+    let hit = cache.get("db").await.unwrap();
     for _ in 0..10 {
         let again = cache.get("db").await.unwrap();
+        assert_eq!(again.version_id(), first.version_id());
+        assert!(again.value().ct_eq(first.value()));
         assert!(
-            Arc::ptr_eq(&first, &again),
-            "a hit returns the shared value"
+            Arc::ptr_eq(&hit, &again),
+            "hits on one thread share this thread's copy"
         );
     }
     assert_eq!(p.gets(), 1);
