@@ -113,3 +113,33 @@ fn gcp_feature_compiles_no_aws_or_azure_crate() {
         );
     }
 }
+
+#[test]
+fn azure_feature_compiles_no_aws_or_gcp_crate() {
+    let t = tree(&["azure"]);
+    assert_eq!(
+        crates(&t, "azure_security_keyvault_secrets").len(),
+        1,
+        "{t}"
+    );
+    for other in [
+        "aws-sdk",
+        "aws-config",
+        "aws-smithy",
+        "google-cloud",
+        "secrets-aws",
+        "secrets-gcp",
+    ] {
+        assert!(
+            crates(&t, other).is_empty(),
+            "{other} with only azure: {:?}",
+            crates(&t, other)
+        );
+    }
+    for legacy in ["openssl-sys", "native-tls"] {
+        assert!(
+            crates(&t, &format!("{legacy} ")).is_empty(),
+            "{legacy} in the azure tree"
+        );
+    }
+}

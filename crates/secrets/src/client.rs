@@ -47,6 +47,8 @@ pub enum ProviderKind {
     Aws,
     /// Google Cloud Secret Manager (feature `gcp`).
     Gcp,
+    /// Azure Key Vault (feature `azure`).
+    Azure,
     /// `.env` with the `*_FILE` convention and permission checks (feature `local`).
     Dotenv,
     /// A folder of one file per key: Docker secrets, a Kubernetes volume (feature `local`).
@@ -66,6 +68,7 @@ impl ProviderKind {
             "env" => Ok(ProviderKind::Env),
             "aws" | "aws-secrets-manager" => Ok(ProviderKind::Aws),
             "gcp" | "google" | "google-secret-manager" => Ok(ProviderKind::Gcp),
+            "azure" | "azure-key-vault" | "keyvault" => Ok(ProviderKind::Azure),
             "dotenv" => Ok(ProviderKind::Dotenv),
             "folder" | "files" | "docker" | "kubernetes" => Ok(ProviderKind::Folder),
             "keyring" => Ok(ProviderKind::Keyring),
@@ -81,7 +84,7 @@ impl ProviderKind {
 }
 
 /// Every value `SECRETS_PROVIDER` accepts.
-const KNOWN: &str = "env, aws, gcp, dotenv, folder, keyring, encrypted, chain";
+const KNOWN: &str = "env, aws, gcp, azure, dotenv, folder, keyring, encrypted, chain";
 
 #[cfg(test)]
 mod tests {
@@ -331,7 +334,7 @@ impl Secrets {
 ///
 /// | variable | meaning |
 /// |---|---|
-/// | `SECRETS_PROVIDER` | `env`, `aws`, `gcp`; with `local`: `dotenv`, `folder`, `keyring`, `encrypted`, `chain` |
+/// | `SECRETS_PROVIDER` | `env`, `aws`, `gcp`, `azure`; with `local`: `dotenv`, `folder`, `keyring`, `encrypted`, `chain` |
 /// | `SECRETS_FOLDER`, `SECRETS_KEYRING_SERVICE`, `SECRETS_ENCRYPTED_DIR`, `SECRETS_CHAIN`, `SECRETS_STRICT_PERMISSIONS` | settings of the local providers |
 /// | `SECRETS_DOTENV` | the `.env` file of the `env` provider (default `.env`, if present) |
 /// | `SECRETS_ENV_PREFIX` | a prefix for the `env` provider's variable names |
@@ -483,6 +486,7 @@ impl SecretsBuilder {
             }
             ProviderKind::Aws => aws_provider().await,
             ProviderKind::Gcp => gcp_provider().await,
+            ProviderKind::Azure => azure_provider().await,
             #[cfg(feature = "local")]
             ProviderKind::Dotenv => {
                 let mut p = secrets_local::DotenvProvider::new().with_dotenv(
@@ -572,6 +576,16 @@ async fn gcp_provider() -> Result<DynProvider> {
 #[cfg(not(feature = "gcp"))]
 async fn gcp_provider() -> Result<DynProvider> {
     Err(missing_feature("gcp"))
+}
+
+#[cfg(feature = "azure")]
+async fn azure_provider() -> Result<DynProvider> {
+    Ok(Arc::new(secrets_azure::AzureProvider::from_env().await?))
+}
+
+#[cfg(not(feature = "azure"))]
+async fn azure_provider() -> Result<DynProvider> {
+    Err(missing_feature("azure"))
 }
 
 #[allow(dead_code)]

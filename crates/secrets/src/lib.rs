@@ -32,6 +32,10 @@ pub use secrets_aws as aws;
 #[cfg(feature = "gcp")]
 pub use secrets_gcp as gcp;
 
+/// The Azure Key Vault provider (feature `azure`).
+#[cfg(feature = "azure")]
+pub use secrets_azure as azure;
+
 /// The local providers (feature `local`).
 #[cfg(feature = "local")]
 pub use secrets_local as local;
