@@ -289,12 +289,13 @@ fn main() {
         our_describes
     );
     println!(
-        "aws_secretsmanager_caching: {} reads, max {:?}, p99.9 {:?}, reads >= 5 ms: {}, upstream: {} GetSecretValue",
+        "aws_secretsmanager_caching: {} reads, max {:?}, p99.9 {:?}, reads >= 5 ms: {}, upstream: {} GetSecretValue + {} DescribeSecret",
         theirs_lat.len(),
         theirs_lat.last().unwrap(),
         percentile(&theirs_lat, 0.999),
         slow(&theirs_lat),
-        state.gets()
+        state.gets(),
+        state.describes()
     );
     criterion.final_summary();
 }
