@@ -294,7 +294,8 @@ async fn renew_token(core: &Core, current: &TokenState) -> Result<()> {
         Error::new(ErrorKind::Other, PROVIDER).with_message("renew-self returned no auth block")
     })?;
     let ttl = Duration::from_secs(auth.lease_duration);
-    let capped = ttl + Duration::from_secs(1) < current.initial_ttl;
+    // Vault grants exactly the increment unless the max TTL caps it.
+    let capped = ttl < current.initial_ttl;
     tracing::debug!(
         provider = PROVIDER,
         ttl_s = ttl.as_secs(),
@@ -398,7 +399,9 @@ pub(crate) async fn token_task(core: Arc<Core>, mut shutdown: tokio::sync::watch
         }
         let result = if current.renewable && !current.capped {
             match renew_token(&core, &current).await {
-                Err(err) if approle && !err.is_retryable() => {
+                // A login is cheap and always possible with AppRole; Vault answers a renewal
+                // past the max TTL with a 500, so any failure leads to a new login.
+                Err(err) if approle => {
                     tracing::warn!(provider = PROVIDER, error = %err, "token renewal refused; logging in again");
                     relogin(&core, current.generation).await
                 }

@@ -509,20 +509,14 @@ impl Core {
         match selector {
             VersionSelector::Latest => {}
             VersionSelector::Id(id) => {
-                return self
-                    .db_latest(b)
-                    .await
-                    .ok()
-                    .filter(|l| &l.lease_id == id)
-                    .or_else(|| b.find(id))
-                    .map(|l| l.secret(&b.name))
-                    .ok_or_else(|| {
-                        Error::new(ErrorKind::NotFound, PROVIDER)
-                            .with_secret(&b.name)
-                            .with_message(format!(
-                                "lease `{id}` is not held by this provider (revoked or expired)"
-                            ))
-                    });
+                // Never issues: only a lease held now (current, or in its overlap).
+                return b.find(id).map(|l| l.secret(&b.name)).ok_or_else(|| {
+                    Error::new(ErrorKind::NotFound, PROVIDER)
+                        .with_secret(&b.name)
+                        .with_message(format!(
+                            "lease `{id}` is not held by this provider (revoked or expired)"
+                        ))
+                });
             }
             other => {
                 return Err(Error::new(ErrorKind::Unsupported, PROVIDER)
@@ -979,7 +973,7 @@ impl Core {
                     h.obtained = started;
                     h.ttl = ttl;
                     h.renew_failures = 0;
-                    if ttl + Duration::from_secs(1) < increment || !renewable {
+                    if ttl < increment || !renewable {
                         // Capped by the max TTL: now the end is known.
                         let end = started + ttl;
                         h.hard_end = Some(h.hard_end.map_or(end, |e| e.min(end)));
