@@ -447,7 +447,7 @@ async fn rotation_reaches_the_watch_within_one_refresh_interval() {
     let waited = rotated_at.elapsed();
     assert!(next.same_password(&DatabaseConfig::new("h", 1, "u", "after-rotation")));
     assert!(
-        waited <= Duration::from_millis(2500),
+        waited <= Duration::from_secs(3), /* TTL 2 s, plus 1 s for the calls on a loaded machine */
         "seen after {waited:?}"
     );
     // Found by DescribeSecret (the probe) and fetched once more: two GetSecretValue in all.

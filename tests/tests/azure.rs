@@ -89,7 +89,7 @@ async fn cache_revalidation_counted_at_the_emulator() {
         .expect("the new version arrived")
         .unwrap();
     assert!(
-        set_at.elapsed() <= Duration::from_millis(2500),
+        set_at.elapsed() <= Duration::from_secs(3), /* TTL 2 s, plus 1 s for the calls on a loaded machine */
         "{:?}",
         set_at.elapsed()
     );

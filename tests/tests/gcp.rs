@@ -121,7 +121,7 @@ async fn cache_revalidation_counts_access_calls() {
         .expect("the new version arrived")
         .unwrap();
     assert!(
-        added.elapsed() <= Duration::from_millis(2500),
+        added.elapsed() <= Duration::from_secs(3), /* TTL 2 s, plus 1 s for the calls on a loaded machine */
         "{:?}",
         added.elapsed()
     );
