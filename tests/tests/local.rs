@@ -89,7 +89,7 @@ async fn kubernetes_volume_swap_reaches_the_watch_as_one_version() {
         .expect("the swap reached the watch")
         .unwrap();
     assert!(
-        swapped.elapsed() <= Duration::from_millis(1500),
+        swapped.elapsed() <= Duration::from_secs(2), /* TTL 1 s + margin */
         "{:?}",
         swapped.elapsed()
     );
