@@ -5,98 +5,23 @@
 //! from `SECRETS_TEST_VAULT_ADDR`, `SECRETS_TEST_VAULT_TOKEN` and `SECRETS_TEST_PG_URL`. A test
 //! that cannot reach a server fails and says how to start it. Every test sets up its own
 //! uniquely named paths, mounts, policies and roles (with the root token, through the HTTP
-//! API), so the tests run in parallel.
+//! API), so the tests run in parallel. Tests that capture `tracing` output live in their own
+//! binaries (`canary.rs`, `relogin.rs`): a thread-local capture misses events while other
+//! tests of the same process run.
 
 // Helpers outside #[test] functions panic on purpose, like the tests that call them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::str::FromStr;
+mod common;
+
 use std::time::{Duration, Instant, SystemTime};
 
+use common::*;
 use secrets::{CacheConfig, DatabaseConfig, Secrets};
 use secrets_core::secrecy::ExposeSecret;
 use secrets_core::{ErrorKind, SecretProvider, VersionSelector};
-use secrets_testkit::canary::{Canary, capture_trace_logs};
-use secrets_testkit::server::{OPENBAO, POSTGRES};
-use secrets_vault::{DatabaseCredentials, DatabaseLease, KvVersion, VaultProvider};
-use serde_json::{Value, json};
-
-fn root_token() -> String {
-    std::env::var("SECRETS_TEST_VAULT_TOKEN")
-        .ok()
-        .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| "root".into())
-}
-
-fn unique(label: &str) -> String {
-    format!(
-        "{label}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..10]
-    )
-}
-
-/// One call with the root token; returns the status and the JSON body (`null` when empty).
-async fn root(method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let addr = OPENBAO.require().await;
-    let client = reqwest::Client::new();
-    let mut req = client
-        .request(
-            reqwest::Method::from_str(method).unwrap(),
-            format!("{addr}/v1/{path}"),
-        )
-        .header("X-Vault-Token", root_token());
-    if let Some(b) = body {
-        req = req.body(b.to_string());
-    }
-    let resp = req.send().await.expect("OpenBao answers");
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    let value = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap()
-    };
-    (status, value)
-}
-
-/// Like [`root`], failing the test unless the call succeeds.
-async fn root_ok(method: &str, path: &str, body: Option<Value>) -> Value {
-    let (status, value) = root(method, path, body).await;
-    assert!(
-        (200..300).contains(&status),
-        "{method} {path}: HTTP {status}: {value}"
-    );
-    value
-}
-
-async fn provider_builder() -> secrets_vault::VaultProviderBuilder {
-    VaultProvider::builder()
-        .with_address(OPENBAO.require().await)
-        .with_timeout(Duration::from_secs(10))
-}
-
-async fn root_provider() -> VaultProvider {
-    provider_builder()
-        .await
-        .with_token(root_token())
-        .build()
-        .await
-        .expect("provider builds")
-}
-
-async fn kv2_put(path: &str, data: Value) -> u64 {
-    let v = root_ok(
-        "POST",
-        &format!("secret/data/{path}"),
-        Some(json!({ "data": data })),
-    )
-    .await;
-    v["data"]["version"].as_u64().unwrap()
-}
-
-fn json_of(secret: &secrets_core::Secret) -> Value {
-    serde_json::from_str(secret.value().expose_text().unwrap()).unwrap()
-}
+use secrets_vault::{KvVersion, VaultProvider};
+use serde_json::json;
 
 #[tokio::test]
 async fn kv2_versions_and_version_probe() {
@@ -240,52 +165,6 @@ async fn kv1_mount_has_no_versions() {
     assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{e}");
 }
 
-/// An AppRole mount with a role whose policy reads `secret/<prefix>/*` only. Returns
-/// (mount, role_id, secret_id, prefix).
-async fn approle_setup(token_ttl: &str, token_max_ttl: &str) -> (String, String, String, String) {
-    let prefix = unique("ro");
-    let policy = unique("policy");
-    let rules = format!(
-        "path \"secret/data/{prefix}/*\" {{ capabilities = [\"read\"] }}\n\
-         path \"secret/metadata/{prefix}/*\" {{ capabilities = [\"read\"] }}\n\
-         path \"secret/data/{prefix}-data-only/*\" {{ capabilities = [\"read\"] }}\n"
-    );
-    root_ok(
-        "PUT",
-        &format!("sys/policies/acl/{policy}"),
-        Some(json!({ "policy": rules })),
-    )
-    .await;
-    let mount = unique("approle");
-    root_ok(
-        "POST",
-        &format!("sys/auth/{mount}"),
-        Some(json!({"type": "approle"})),
-    )
-    .await;
-    root_ok(
-        "POST",
-        &format!("auth/{mount}/role/app"),
-        Some(json!({
-            "token_policies": [policy],
-            "token_ttl": token_ttl,
-            "token_max_ttl": token_max_ttl,
-        })),
-    )
-    .await;
-    let role_id =
-        root_ok("GET", &format!("auth/{mount}/role/app/role-id"), None).await["data"]["role_id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-    let secret_id = root_ok("POST", &format!("auth/{mount}/role/app/secret-id"), None).await
-        ["data"]["secret_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    (mount, role_id, secret_id, prefix)
-}
-
 #[tokio::test]
 async fn approle_login_with_a_read_only_policy() {
     let (mount, role_id, secret_id, prefix) = approle_setup("1h", "2h").await;
@@ -350,37 +229,6 @@ async fn approle_login_with_a_read_only_policy() {
 }
 
 #[tokio::test]
-async fn approle_logs_in_again_at_max_ttl() {
-    let (mount, role_id, secret_id, prefix) = approle_setup("3s", "6s").await;
-    let name = format!("{prefix}/x");
-    kv2_put(&name, json!({"v": 1})).await;
-    let (logs, guard) = capture_trace_logs();
-    let p = provider_builder()
-        .await
-        .with_approle(&role_id, &secret_id)
-        .with_approle_mount(&mount)
-        .build()
-        .await
-        .unwrap();
-    // Well past the first token's max TTL.
-    for _ in 0..9 {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        p.get(&name, &VersionSelector::Latest)
-            .await
-            .expect("reads keep working across renewals and new logins");
-    }
-    p.shutdown().await.unwrap();
-    drop(guard);
-    // The background task renewed the token and, at its max TTL, logged in again.
-    let logs = logs.text();
-    assert!(logs.contains("renewed the Vault token"), "{logs}");
-    assert!(
-        logs.matches("logged in to Vault with AppRole").count() >= 2,
-        "{logs}"
-    );
-}
-
-#[tokio::test]
 async fn renewable_token_is_renewed() {
     let prefix = unique("tok");
     let name = format!("{prefix}/x");
@@ -425,113 +273,6 @@ async fn unreachable_vault_is_unavailable_and_retryable() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
     assert!(e.is_retryable());
-}
-
-// ---- dynamic database credentials ----------------------------------------------------
-
-/// The PostgreSQL server: (host, port).
-async fn pg() -> (String, u16) {
-    let url = POSTGRES.require().await;
-    let config = tokio_postgres::Config::from_str(&url).unwrap();
-    let host = match &config.get_hosts()[0] {
-        tokio_postgres::config::Host::Tcp(h) => h.clone(),
-        #[allow(unreachable_patterns)]
-        _ => "127.0.0.1".into(),
-    };
-    (host, config.get_ports().first().copied().unwrap_or(5432))
-}
-
-/// A database mount (unique per test) wired to PostgreSQL, with role `app`.
-async fn database_setup(default_ttl: &str, max_ttl: &str) -> String {
-    let (host, port) = pg().await;
-    let mount = unique("database");
-    root_ok(
-        "POST",
-        &format!("sys/mounts/{mount}"),
-        Some(json!({"type": "database"})),
-    )
-    .await;
-    root_ok(
-        "POST",
-        &format!("{mount}/config/pg"),
-        Some(json!({
-            "plugin_name": "postgresql-database-plugin",
-            "connection_url": format!("postgresql://{{{{username}}}}:{{{{password}}}}@{host}:{port}/postgres?sslmode=disable"),
-            "username": "postgres",
-            "password": "postgres",
-            "allowed_roles": "app",
-        })),
-    )
-    .await;
-    root_ok(
-        "POST",
-        &format!("{mount}/roles/app"),
-        Some(json!({
-            "db_name": "pg",
-            "creation_statements": [
-                "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'; GRANT SELECT ON ALL TABLES IN SCHEMA public TO \"{{name}}\";"
-            ],
-            "default_ttl": default_ttl,
-            "max_ttl": max_ttl,
-        })),
-    )
-    .await;
-    mount
-}
-
-async fn db_provider(mount: &str, name: &str, overlap: Duration) -> VaultProvider {
-    let (host, port) = pg().await;
-    provider_builder()
-        .await
-        .with_token(root_token())
-        .with_database_credentials(
-            name,
-            DatabaseCredentials::new("app", host)
-                .with_mount(mount)
-                .with_port(port)
-                .with_dbname("postgres"),
-        )
-        .with_lease_overlap(overlap)
-        .build()
-        .await
-        .unwrap()
-}
-
-/// Logs in to PostgreSQL as `user` and runs a query.
-async fn pg_login(host: &str, port: u16, user: &str, password: &str) -> Result<i32, String> {
-    let mut config = tokio_postgres::Config::new();
-    config
-        .host(host)
-        .port(port)
-        .user(user)
-        .password(password)
-        .dbname("postgres")
-        .connect_timeout(Duration::from_secs(5));
-    let text = |e: tokio_postgres::Error| match e.as_db_error() {
-        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
-        None => e.to_string(),
-    };
-    let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(text)?;
-    tokio::spawn(connection);
-    let row = client.query_one("SELECT 40 + 2", &[]).await.map_err(text)?;
-    Ok(row.get(0))
-}
-
-async fn login_as(lease: &DatabaseLease) -> Result<i32, String> {
-    pg_login(
-        lease.host(),
-        lease.port().unwrap(),
-        lease.username(),
-        lease.password().expose_secret(),
-    )
-    .await
-}
-
-async fn db_config(p: &VaultProvider, name: &str) -> (DatabaseConfig, String) {
-    let s = p.get(name, &VersionSelector::Latest).await.unwrap();
-    let db: DatabaseConfig = serde_json::from_str(s.value().expose_text().unwrap())
-        .expect("the JSON decodes as DatabaseConfig");
-    (db, s.version_id().unwrap().to_string())
 }
 
 #[tokio::test]
@@ -773,87 +514,4 @@ async fn revoke_all_keeps_the_provider_usable() {
     assert_ne!(second.lease_id(), first.lease_id());
     assert_eq!(login_as(&second).await, Ok(42));
     p.shutdown().await.unwrap();
-}
-
-// ---- canary ----------------------------------------------------------------------------
-
-/// A unique value planted in KV, read through every path (success and errors), with every
-/// `tracing` event captured at TRACE: the value appears in no Debug, Display or log line.
-/// The same for a dynamic database password.
-#[tokio::test]
-async fn canary_never_leaks() {
-    let canary = Canary::new();
-    let name = format!("{}/database", unique("canary"));
-    kv2_put(
-        &name,
-        json!({"host": "db", "port": 5432, "username": "app", "password": canary.as_str()}),
-    )
-    .await;
-    let mount = database_setup("1m", "10m").await;
-    let db_name = format!("{}/db", unique("canary"));
-
-    let (logs, guard) = capture_trace_logs();
-    let mut text = String::new();
-    let p = db_provider(&mount, &db_name, Duration::from_secs(30)).await;
-    let s = p.get(&name, &VersionSelector::Latest).await.unwrap();
-    assert!(s.value().expose_text().unwrap().contains(canary.as_str()));
-    text.push_str(&format!("{s:?} {:?} {} {p:?}\n", s.value(), s.value()));
-    let v1 = p.get(&name, &VersionSelector::id("1")).await.unwrap();
-    text.push_str(&format!("{v1:?}\n"));
-    let probe = p.current_version(&name).await.unwrap();
-    text.push_str(&format!("{probe:?}\n"));
-    for result in [
-        p.get(&name, &VersionSelector::id("7")).await,
-        p.get(&name, &VersionSelector::stage("x")).await,
-        p.get(&format!("{name}/missing"), &VersionSelector::Latest)
-            .await,
-        p.get("bad//name", &VersionSelector::Latest).await,
-    ] {
-        let e = result.unwrap_err();
-        text.push_str(&format!("{e} {e:?}\n"));
-    }
-    // A token that may not read it.
-    let bad = provider_builder()
-        .await
-        .with_token("not-a-token")
-        .build()
-        .await
-        .unwrap();
-    let e = bad.get(&name, &VersionSelector::Latest).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::PermissionDenied);
-    text.push_str(&format!("{e} {e:?} {bad:?}\n"));
-    // Through the facade's decode.
-    let db: DatabaseConfig = serde_json::from_str(s.value().expose_text().unwrap()).unwrap();
-    text.push_str(&format!("{db:?} {db}\n"));
-
-    // Dynamic credentials: their password must not appear either.
-    let lease = p.database_credentials(&db_name).await.unwrap();
-    let password = lease.password().expose_secret().to_string();
-    let dyn_secret = p.get(&db_name, &VersionSelector::Latest).await.unwrap();
-    text.push_str(&format!("{lease:?} {dyn_secret:?} {p:?}\n"));
-    p.shutdown().await.unwrap();
-    let builder_dbg = format!(
-        "{:?}",
-        VaultProvider::builder()
-            .with_token(canary.as_str())
-            .with_approle("r", canary.as_str())
-    );
-    text.push_str(&builder_dbg);
-    drop(guard);
-
-    let logs = logs.text();
-    assert!(
-        logs.contains("issued dynamic database credentials"),
-        "TRACE logs were captured"
-    );
-    canary.assert_absent("Debug/Display output", &text);
-    canary.assert_absent("TRACE logs", &logs);
-    assert!(
-        !text.contains(&password),
-        "the database password leaked into Debug/Display"
-    );
-    assert!(
-        !logs.contains(&password),
-        "the database password leaked into the logs"
-    );
 }
