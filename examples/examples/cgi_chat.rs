@@ -13,6 +13,9 @@
 //! AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
 //!   cargo run -p secrets-examples --features aws --example cgi-chat
 //! ```
+//!
+//! With `--features gcp`, `azure` or `vault`, `SECRETS_PROVIDER` picks those stores; the
+//! README shows each one against its local server.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::path::Path;
@@ -62,5 +65,7 @@ async fn run() -> Result<(), secrets::Error> {
     println!("  database: {}", db.dbname.as_deref().unwrap_or("-"));
     println!("  url:      {}", db.url());
     println!("  debug:    {db:?}");
+    // On the way out: release what the store issued (Vault revokes a dynamic database user).
+    Secrets::global().await?.shutdown().await?;
     Ok(())
 }

@@ -143,3 +143,28 @@ fn azure_feature_compiles_no_aws_or_gcp_crate() {
         );
     }
 }
+
+#[test]
+fn vault_feature_compiles_no_cloud_sdk() {
+    let t = tree(&["vault"]);
+    assert_eq!(crates(&t, "secrets-vault").len(), 1, "{t}");
+    for other in [
+        "aws-sdk",
+        "aws-config",
+        "aws-smithy",
+        "google-cloud",
+        "azure_",
+    ] {
+        assert!(
+            crates(&t, other).is_empty(),
+            "{other} with only vault: {:?}",
+            crates(&t, other)
+        );
+    }
+    for legacy in ["openssl-sys", "native-tls"] {
+        assert!(
+            crates(&t, &format!("{legacy} ")).is_empty(),
+            "{legacy} in the vault tree"
+        );
+    }
+}

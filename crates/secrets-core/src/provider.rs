@@ -104,6 +104,14 @@ pub trait SecretProvider: Send + Sync + fmt::Debug {
         }
         out
     }
+
+    /// Releases what the provider holds in the store before the process exits: Vault revokes
+    /// its dynamic database leases and its AppRole token. Reads after a shutdown may fail.
+    ///
+    /// The default does nothing.
+    async fn shutdown(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 macro_rules! forward {
@@ -124,6 +132,9 @@ macro_rules! forward {
             }
             async fn get_many(&self, names: &[&str]) -> Vec<Result<Secret>> {
                 (**self).get_many(names).await
+            }
+            async fn shutdown(&self) -> Result<()> {
+                (**self).shutdown().await
             }
         }
     };

@@ -201,6 +201,17 @@ impl ChainProvider {
 
 #[async_trait]
 impl SecretProvider for ChainProvider {
+    /// Shuts every source down, in order; returns the first error after trying them all.
+    async fn shutdown(&self) -> Result<()> {
+        let mut first = None;
+        for source in &self.sources {
+            if let Err(err) = source.provider.shutdown().await {
+                first.get_or_insert(err);
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
     fn provider_name(&self) -> &'static str {
         PROVIDER
     }

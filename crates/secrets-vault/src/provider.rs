@@ -309,6 +309,10 @@ impl SecretProvider for VaultProvider {
         PROVIDER
     }
 
+    async fn shutdown(&self) -> Result<()> {
+        VaultProvider::shutdown(self).await
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities::NONE.with_version_probe().with_versions()
     }

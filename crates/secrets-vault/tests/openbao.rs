@@ -515,3 +515,26 @@ async fn revoke_all_keeps_the_provider_usable() {
     assert_eq!(login_as(&second).await, Ok(42));
     p.shutdown().await.unwrap();
 }
+
+/// Writes KV v2 entries on the `secret` mount with the root token.
+struct KvSeed;
+
+#[secrets_core::async_trait]
+impl secrets_testkit::conformance::Seed for KvSeed {
+    async fn put(&self, name: &str, value: &str) {
+        let data: serde_json::Value = serde_json::from_str(value).unwrap();
+        root_ok(
+            "POST",
+            &format!("secret/data/{name}"),
+            Some(json!({ "data": data })),
+        )
+        .await;
+    }
+}
+
+/// The conformance suite every provider runs.
+#[tokio::test]
+async fn conformance_on_kv_v2() {
+    let vault = root_provider().await;
+    secrets_testkit::conformance::run(&vault, &KvSeed).await;
+}

@@ -49,6 +49,8 @@ pub enum ProviderKind {
     Gcp,
     /// Azure Key Vault (feature `azure`).
     Azure,
+    /// HashiCorp Vault or OpenBao (feature `vault`).
+    Vault,
     /// `.env` with the `*_FILE` convention and permission checks (feature `local`).
     Dotenv,
     /// A folder of one file per key: Docker secrets, a Kubernetes volume (feature `local`).
@@ -69,6 +71,7 @@ impl ProviderKind {
             "aws" | "aws-secrets-manager" => Ok(ProviderKind::Aws),
             "gcp" | "google" | "google-secret-manager" => Ok(ProviderKind::Gcp),
             "azure" | "azure-key-vault" | "keyvault" => Ok(ProviderKind::Azure),
+            "vault" | "openbao" => Ok(ProviderKind::Vault),
             "dotenv" => Ok(ProviderKind::Dotenv),
             "folder" | "files" | "docker" | "kubernetes" => Ok(ProviderKind::Folder),
             "keyring" => Ok(ProviderKind::Keyring),
@@ -84,7 +87,7 @@ impl ProviderKind {
 }
 
 /// Every value `SECRETS_PROVIDER` accepts.
-const KNOWN: &str = "env, aws, gcp, azure, dotenv, folder, keyring, encrypted, chain";
+const KNOWN: &str = "env, aws, gcp, azure, vault, dotenv, folder, keyring, encrypted, chain";
 
 #[cfg(test)]
 mod tests {
@@ -250,6 +253,12 @@ impl Secrets {
             .map(Arc::new)
     }
 
+    /// Releases what the provider holds in the store (Vault revokes its dynamic database
+    /// leases). Call it on graceful shutdown; reads afterwards may fail.
+    pub async fn shutdown(&self) -> Result<()> {
+        self.inner.provider.shutdown().await
+    }
+
     /// Forgets the cached values of `name`; the next read goes to the store.
     pub fn invalidate(&self, name: &str) {
         if let Some(cache) = &self.inner.cache {
@@ -334,7 +343,7 @@ impl Secrets {
 ///
 /// | variable | meaning |
 /// |---|---|
-/// | `SECRETS_PROVIDER` | `env`, `aws`, `gcp`, `azure`; with `local`: `dotenv`, `folder`, `keyring`, `encrypted`, `chain` |
+/// | `SECRETS_PROVIDER` | `env`, `aws`, `gcp`, `azure`, `vault`; with `local`: `dotenv`, `folder`, `keyring`, `encrypted`, `chain` |
 /// | `SECRETS_FOLDER`, `SECRETS_KEYRING_SERVICE`, `SECRETS_ENCRYPTED_DIR`, `SECRETS_CHAIN`, `SECRETS_STRICT_PERMISSIONS` | settings of the local providers |
 /// | `SECRETS_DOTENV` | the `.env` file of the `env` provider (default `.env`, if present) |
 /// | `SECRETS_ENV_PREFIX` | a prefix for the `env` provider's variable names |
@@ -487,6 +496,7 @@ impl SecretsBuilder {
             ProviderKind::Aws => aws_provider().await,
             ProviderKind::Gcp => gcp_provider().await,
             ProviderKind::Azure => azure_provider().await,
+            ProviderKind::Vault => vault_provider().await,
             #[cfg(feature = "local")]
             ProviderKind::Dotenv => {
                 let mut p = secrets_local::DotenvProvider::new().with_dotenv(
@@ -586,6 +596,16 @@ async fn azure_provider() -> Result<DynProvider> {
 #[cfg(not(feature = "azure"))]
 async fn azure_provider() -> Result<DynProvider> {
     Err(missing_feature("azure"))
+}
+
+#[cfg(feature = "vault")]
+async fn vault_provider() -> Result<DynProvider> {
+    Ok(Arc::new(secrets_vault::VaultProvider::from_env().await?))
+}
+
+#[cfg(not(feature = "vault"))]
+async fn vault_provider() -> Result<DynProvider> {
+    Err(missing_feature("vault"))
 }
 
 #[allow(dead_code)]

@@ -36,6 +36,10 @@ pub use secrets_gcp as gcp;
 #[cfg(feature = "azure")]
 pub use secrets_azure as azure;
 
+/// The Vault / OpenBao provider (feature `vault`).
+#[cfg(feature = "vault")]
+pub use secrets_vault as vault;
+
 /// The local providers (feature `local`).
 #[cfg(feature = "local")]
 pub use secrets_local as local;

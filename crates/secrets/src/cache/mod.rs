@@ -949,6 +949,10 @@ impl SecretProvider for SecretCache {
         self.shared.provider.current_version(name).await
     }
 
+    async fn shutdown(&self) -> Result<()> {
+        self.shared.provider.shutdown().await
+    }
+
     async fn get_many(&self, names: &[&str]) -> Vec<Result<Secret>> {
         SecretCache::get_many(self, names)
             .await
