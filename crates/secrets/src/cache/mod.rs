@@ -539,23 +539,13 @@ impl SecretCache {
 
     async fn get_slow(&self, name: &str, selector: VersionSelector) -> Result<Arc<Secret>> {
         let entry = self.entry(name, &selector)?;
-        if let Some(hit) = entry.servable() {
-            self.shared.counters.hit();
-            return Ok(hit);
-        }
-        if let Some(err) = entry.negative_error(Instant::now()) {
-            self.shared.counters.negative_hit();
-            return Err(err);
+        if let Some(answer) = self.answer_without_fetch(&entry) {
+            return answer;
         }
         let _flight = entry.flight.lock().await;
-        // Another caller may have filled the entry while this one waited.
-        if let Some(hit) = entry.servable() {
-            self.shared.counters.hit();
-            return Ok(hit);
-        }
-        if let Some(err) = entry.negative_error(Instant::now()) {
-            self.shared.counters.negative_hit();
-            return Err(err);
+        // Another caller may have filled the entry (or failed) while this one waited.
+        if let Some(answer) = self.answer_without_fetch(&entry) {
+            return answer;
         }
         self.shared.counters.misses(1);
         match self.fetch(&entry).await {
@@ -578,6 +568,18 @@ impl SecretCache {
                 Err(err)
             }
         }
+    }
+
+    /// The answer the entry gives without calling the store: its value when servable, or a
+    /// remembered failure while its backoff lasts.
+    fn answer_without_fetch(&self, entry: &Entry) -> Option<Result<Arc<Secret>>> {
+        if let Some(hit) = entry.servable() {
+            self.shared.counters.hit();
+            return Some(Ok(hit));
+        }
+        let err = entry.negative_error(Instant::now())?;
+        self.shared.counters.negative_hit();
+        Some(Err(err))
     }
 
     async fn fetch(&self, entry: &Entry) -> Result<Secret> {
