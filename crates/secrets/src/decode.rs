@@ -195,42 +195,175 @@ pub(crate) fn parse_object(
     }
 }
 
-/// Decodes a parsed bundle into `T`, naming the field path of any problem.
+/// The most decoding passes spent finding further problems after the first.
+const MAX_PASSES: usize = 64;
+
+/// Values tried, in turn, in place of a missing or mistyped field so that decoding can go on
+/// and report the next problem. A placeholder's own failures are never reported.
+fn placeholder(candidate: usize) -> Option<Value> {
+    Some(match candidate {
+        0 => Value::String(String::new()),
+        1 => Value::U64(0),
+        2 => Value::Bool(false),
+        3 => Value::Map(Default::default()),
+        4 => Value::Seq(Vec::new()),
+        5 => Value::F64(0.0),
+        _ => return None,
+    })
+}
+
+/// A path into a bundle, as serde_path_to_error reports it.
+type Path = Vec<Segment>;
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+fn path_of(path: &serde_path_to_error::Path) -> Option<Path> {
+    path.iter()
+        .map(|segment| match segment {
+            serde_path_to_error::Segment::Map { key } => Some(Segment::Key(key.clone())),
+            serde_path_to_error::Segment::Seq { index } => Some(Segment::Index(*index)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn path_text(path: &[Segment]) -> String {
+    let mut out = String::new();
+    for segment in path {
+        match segment {
+            Segment::Key(key) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Segment::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    if out.is_empty() { ".".into() } else { out }
+}
+
+/// Sets the value at `path` (creating the last key of a map), or returns false.
+fn set_at(root: &mut Value, path: &[Segment], new: Value) -> bool {
+    let Some((last, parents)) = path.split_last() else {
+        *root = new;
+        return true;
+    };
+    let mut node = root;
+    for segment in parents {
+        node = match (node, segment) {
+            (Value::Map(map), Segment::Key(key)) => {
+                match map.get_mut(&Value::String(key.clone())) {
+                    Some(child) => child,
+                    None => return false,
+                }
+            }
+            (Value::Seq(items), Segment::Index(i)) => match items.get_mut(*i) {
+                Some(child) => child,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    match (node, last) {
+        (Value::Map(map), Segment::Key(key)) => {
+            map.insert(Value::String(key.clone()), new);
+            true
+        }
+        (Value::Seq(items), Segment::Index(i)) if *i < items.len() => {
+            items[*i] = new;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Decodes a parsed bundle into `T`. On failure it reports every problem it can find, not
+/// only the first: each missing or mistyped field is replaced by a placeholder and decoding
+/// runs again, up to a bound (serde stops at the first error, and no crate offers this).
+/// Problems inside a placeholder are not reported.
 pub(crate) fn decode_value<T: DeserializeOwned>(
     provider: &'static str,
     name: &str,
     type_name: &str,
     value: Value,
 ) -> Result<T> {
-    let de = ValueDeserializer::<DeError>::new(value);
-    serde_path_to_error::deserialize(de).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        let issues = if !inner.issues.is_empty() {
-            inner
-                .issues
-                .into_iter()
-                .map(|i| FieldIssue {
-                    field: join(&path, &i.field),
-                    problem: i.problem,
-                })
-                .collect()
-        } else if let Some(field) = inner.missing {
-            vec![FieldIssue {
-                field: join(&path, field),
-                problem: inner.problem,
-            }]
-        } else {
-            vec![FieldIssue {
-                field: if path.is_empty() { ".".into() } else { path },
-                problem: inner.problem,
-            }]
+    let mut value = value;
+    let mut issues: Vec<FieldIssue> = Vec::new();
+    // Placeholders in place, by path, with the candidate each one uses.
+    let mut placed: Vec<(Path, usize)> = Vec::new();
+    for _ in 0..MAX_PASSES {
+        let de = ValueDeserializer::<DeError>::new(value.clone());
+        let err = match serde_path_to_error::deserialize::<_, T>(de) {
+            Ok(decoded) if issues.is_empty() => return Ok(decoded),
+            Ok(_) => break,
+            Err(err) => err,
         };
-        Error::new(ErrorKind::Decode, provider)
-            .with_secret(name)
-            .with_message(format!("the bundle does not match {type_name}"))
-            .with_fields(issues)
-    })
+        let path = path_of(err.path());
+        let raw_path = err.path().to_string();
+        let inner = err.into_inner();
+        let Some(path) = path else {
+            // An enum or unknown segment: report it and stop looking further.
+            issues.push(FieldIssue {
+                field: if raw_path.is_empty() {
+                    ".".into()
+                } else {
+                    raw_path
+                },
+                problem: inner.problem,
+            });
+            break;
+        };
+        if !inner.issues.is_empty() {
+            // A type's own list of problems (DatabaseConfig's): complete for that level.
+            issues.extend(inner.issues.into_iter().map(|i| FieldIssue {
+                field: join(&path_text(&path), &i.field),
+                problem: i.problem,
+            }));
+            break;
+        }
+        let (target, problem) = match inner.missing {
+            Some(field) => {
+                let mut p = path.clone();
+                p.push(Segment::Key(field.to_string()));
+                (p, inner.problem)
+            }
+            None => (path, inner.problem),
+        };
+        let inside_placeholder = placed
+            .iter()
+            .any(|(p, _)| target.starts_with(p) && *p != target);
+        let candidate = match placed.iter_mut().find(|(p, _)| *p == target) {
+            // The placeholder itself did not fit: try the next kind of value.
+            Some((_, candidate)) => {
+                *candidate += 1;
+                *candidate
+            }
+            None => {
+                if !inside_placeholder && !issues.iter().any(|i| i.field == path_text(&target)) {
+                    issues.push(FieldIssue {
+                        field: path_text(&target),
+                        problem,
+                    });
+                }
+                placed.push((target.clone(), 0));
+                0
+            }
+        };
+        let placed_ok =
+            placeholder(candidate).is_some_and(|stand_in| set_at(&mut value, &target, stand_in));
+        if !placed_ok {
+            break;
+        }
+    }
+    Err(Error::new(ErrorKind::Decode, provider)
+        .with_secret(name)
+        .with_message(format!("the bundle does not match {type_name}"))
+        .with_fields(issues))
 }
 
 #[cfg(test)]
@@ -297,6 +430,39 @@ mod tests {
             .unwrap_err();
         assert!(!text(&err).contains("987654"), "{}", text(&err));
         assert_eq!(err.fields()[0].field, "port");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Many {
+            a: String,
+            b: u16,
+            c: bool,
+            nested: Inner,
+            list: Vec<u8>,
+            present: String,
+        }
+        let err =
+            decode::<Many>(r#"{"b":"canary-x","present":"ok","list":[1,"canary-y"]}"#).unwrap_err();
+        let fields: Vec<(&str, &str)> = err
+            .fields()
+            .iter()
+            .map(|f| (f.field.as_str(), f.problem.as_str()))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                ("b", "expected u16, found a string"),
+                ("list[1]", "expected u8, found a string"),
+                ("a", "missing"),
+                ("c", "missing"),
+                ("nested", "missing"),
+            ],
+            "{err}"
+        );
+        assert!(!text(&err).contains("canary"), "{}", text(&err));
     }
 
     #[test]
