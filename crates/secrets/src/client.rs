@@ -305,11 +305,11 @@ impl Secrets {
         )
     }
 
-    /// Reads several bundles with the provider's batch get (one `BatchGetSecretValue` for up
-    /// to 20 names on AWS). The answer is in the order of `names`.
-    pub async fn bundles(&self, names: &[&str]) -> Vec<Result<SecretBundle>> {
-        let provider = self.inner.provider.provider_name();
-        let secrets: Vec<Result<Arc<Secret>>> = match &self.inner.cache {
+    /// Reads the latest version of several secrets with the provider's batch get (one
+    /// `BatchGetSecretValue` for up to 20 names on AWS), through the cache. The answer is in
+    /// the order of `names`; a missing name fails alone.
+    pub async fn get_many(&self, names: &[&str]) -> Vec<Result<Arc<Secret>>> {
+        match &self.inner.cache {
             Some(cache) => cache.get_many(names).await,
             None => self
                 .inner
@@ -319,7 +319,14 @@ impl Secrets {
                 .into_iter()
                 .map(|r| r.map(Arc::new))
                 .collect(),
-        };
+        }
+    }
+
+    /// Reads several bundles with the provider's batch get (one `BatchGetSecretValue` for up
+    /// to 20 names on AWS). The answer is in the order of `names`.
+    pub async fn bundles(&self, names: &[&str]) -> Vec<Result<SecretBundle>> {
+        let provider = self.inner.provider.provider_name();
+        let secrets = self.get_many(names).await;
         secrets
             .into_iter()
             .map(|r| {

@@ -19,8 +19,8 @@ pub use client::{
 };
 pub use database::{ConnectionUrl, DatabaseConfig};
 pub use secrets_core::{
-    Capabilities, DynProvider, EnvProvider, Error, ErrorKind, FieldIssue, MemoryProvider, Result,
-    Secret, SecretProvider, SecretValue, VersionInfo, VersionSelector,
+    Capabilities, DynProvider, EnvProvider, Error, ErrorKind, FieldIssue, MemoryProvider, REDACTED,
+    Result, Secret, SecretProvider, SecretValue, VersionInfo, VersionSelector,
 };
 pub use watch::Watch;
 

@@ -1,1 +1,0 @@
-//! The `secrets` command-line tool.
