@@ -43,3 +43,8 @@ pub use secrets_vault as vault;
 /// The local providers (feature `local`).
 #[cfg(feature = "local")]
 pub use secrets_local as local;
+
+/// The workspace README's Rust examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct WorkspaceReadme;
