@@ -258,7 +258,9 @@ impl SecretCache {
         self.len() == 0
     }
 
-    /// The counters so far (also exported through the `metrics` facade).
+    /// The counters so far. They are also exported through the `metrics` facade as
+    /// `secrets_cache_*_total` counters labelled `provider`; the handles are taken when the
+    /// cache is built, so install the `metrics` recorder before that.
     pub fn stats(&self) -> CacheStats {
         self.shared.counters.snapshot()
     }
