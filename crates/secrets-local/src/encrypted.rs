@@ -27,6 +27,12 @@ const PROVIDER: &str = "encrypted-file";
 pub const DEFAULT_CONFIG_FILE: &str = "config.enc.yaml";
 /// The guide's name for the key file.
 pub const DEFAULT_KEY_FILE: &str = ".config.key";
+/// The age-encrypted config's file name in [`EncryptedYamlProvider::age_in_dir`].
+#[cfg(feature = "age")]
+pub const DEFAULT_AGE_CONFIG_FILE: &str = "config.age.yaml";
+/// The age identity's file name in [`EncryptedYamlProvider::age_in_dir`].
+#[cfg(feature = "age")]
+pub const DEFAULT_AGE_IDENTITY_FILE: &str = ".config.agekey";
 
 /// Fernet's allowed clock skew: a token stamped further in the future is refused.
 const MAX_CLOCK_SKEW_SECS: u64 = 60;
@@ -152,6 +158,12 @@ fn bad_key_file(path: &Path) -> Error {
 enum KeySource {
     File(PathBuf),
     Inline(FernetKey),
+    /// An age identity file; files are written for it and for the extra recipients.
+    #[cfg(feature = "age")]
+    Age {
+        identity: PathBuf,
+        recipients: Vec<String>,
+    },
 }
 
 /// Reads and writes a Fernet-encrypted YAML document: the guide's `config.enc.yaml`, with its
@@ -192,10 +204,15 @@ enum KeySource {
 ///
 /// # Versions
 ///
-/// The version id is a SHA-256 digest of the encrypted file, so
-/// [`current_version`](SecretProvider::current_version) reads only the ciphertext and
-/// decrypts nothing (so it says the file's version; it does not check that the name is in
-/// the document). Only the current version can be read.
+/// The version id is a SHA-256 digest of the encrypted file.
+/// [`current_version`](SecretProvider::current_version) also decrypts the file, so that a
+/// name the document lacks is `NotFound` as on every provider (a local file decrypts in
+/// microseconds). Only the current version can be read.
+///
+/// # age
+///
+/// With the `age` feature, [`EncryptedYamlProvider::age`] reads and writes the same YAML
+/// documents encrypted with age instead (public-key; see [`AgeKey`](crate::AgeKey) for why).
 ///
 /// # Memory
 ///
@@ -257,6 +274,46 @@ impl EncryptedYamlProvider {
         }
     }
 
+    /// An age-encrypted document at `config_path` (ASCII-armored, as `age -a` writes it),
+    /// decrypted with the identity in `identity_path` (as `age-keygen` writes it; mode
+    /// `0600`). See [`AgeKey`](crate::AgeKey) for why age is offered beside Fernet.
+    #[cfg(feature = "age")]
+    pub fn age(config_path: impl AsRef<Path>, identity_path: impl AsRef<Path>) -> Self {
+        EncryptedYamlProvider {
+            config: config_path.as_ref().to_path_buf(),
+            key: KeySource::Age {
+                identity: identity_path.as_ref().to_path_buf(),
+                recipients: Vec::new(),
+            },
+            max_size: DEFAULT_MAX_SIZE,
+            write_lock: Arc::default(),
+        }
+    }
+
+    /// `dir/config.age.yaml` with its identity in `dir/.config.agekey`.
+    #[cfg(feature = "age")]
+    pub fn age_in_dir(dir: impl AsRef<Path>) -> Self {
+        let dir = dir.as_ref();
+        Self::age(
+            dir.join(DEFAULT_AGE_CONFIG_FILE),
+            dir.join(DEFAULT_AGE_IDENTITY_FILE),
+        )
+    }
+
+    /// With age: also encrypts what this provider writes to these public keys (`age1...`),
+    /// so their holders can read and edit the file. Ignored with Fernet.
+    #[cfg(feature = "age")]
+    #[must_use]
+    pub fn with_age_recipients(
+        mut self,
+        keys: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        if let KeySource::Age { recipients, .. } = &mut self.key {
+            recipients.extend(keys.into_iter().map(Into::into));
+        }
+        self
+    }
+
     /// The largest encrypted file read, in bytes (1 MiB by default).
     #[must_use]
     pub fn with_max_size(mut self, bytes: u64) -> Self {
@@ -274,16 +331,21 @@ impl EncryptedYamlProvider {
         match &self.key {
             KeySource::File(p) => Some(p),
             KeySource::Inline(_) => None,
+            #[cfg(feature = "age")]
+            KeySource::Age { identity, .. } => Some(identity),
         }
     }
 
     /// Creates what is missing: the key file (a new random key, mode `0600`) and the
     /// document (an empty mapping). Existing files are left alone.
     pub fn create_if_missing(&self) -> Result<()> {
-        if let KeySource::File(path) = &self.key
-            && !path.exists()
-        {
-            FernetKey::generate().write_new(path)?;
+        match &self.key {
+            KeySource::File(path) if !path.exists() => FernetKey::generate().write_new(path)?,
+            #[cfg(feature = "age")]
+            KeySource::Age { identity, .. } if !identity.exists() => {
+                crate::AgeKey::generate().write_new(identity)?;
+            }
+            _ => {}
         }
         if !self.config.exists() {
             self.write_document("{}\n")?;
@@ -295,6 +357,9 @@ impl EncryptedYamlProvider {
         match &self.key {
             KeySource::File(path) => FernetKey::load(path),
             KeySource::Inline(key) => Ok(key.clone()),
+            #[cfg(feature = "age")]
+            KeySource::Age { .. } => Err(Error::new(ErrorKind::InvalidConfig, PROVIDER)
+                .with_message("this file is encrypted with age, not Fernet")),
         }
     }
 
@@ -307,7 +372,7 @@ impl EncryptedYamlProvider {
             Err(e) => return Err(e),
         };
         let text = std::str::from_utf8(&buf).map_err(|_| {
-            self.decode_error(name, "the file is not a Fernet token (it is not text)")
+            self.decode_error(name, "the file is not an encrypted config (it is not text)")
         })?;
         Ok(Some(text.trim().to_string()))
     }
@@ -335,6 +400,12 @@ impl EncryptedYamlProvider {
     /// Checks the token's structure so a truncated or foreign file gets its own message,
     /// then decrypts it.
     fn decrypt(&self, name: Option<&str>, token: &str) -> Result<Zeroizing<Vec<u8>>> {
+        #[cfg(feature = "age")]
+        if let KeySource::Age { identity, .. } = &self.key {
+            return crate::AgeKey::load(identity)?
+                .decrypt(token)
+                .map_err(|problem| self.decode_error(name, problem));
+        }
         let body = token.trim_end_matches('=');
         if body.is_empty()
             || !body
@@ -441,6 +512,15 @@ impl EncryptedYamlProvider {
     }
 
     fn encrypt_and_write(&self, plain: &[u8]) -> Result<()> {
+        #[cfg(feature = "age")]
+        if let KeySource::Age {
+            identity,
+            recipients,
+        } = &self.key
+        {
+            let file = crate::AgeKey::load(identity)?.encrypt(plain, recipients)?;
+            return write_atomically(&self.config, file.as_bytes());
+        }
         let key = self.load_key()?;
         let token = key.fernet()?.encrypt(plain);
         write_atomically(&self.config, token.as_bytes())

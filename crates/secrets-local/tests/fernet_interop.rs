@@ -1,8 +1,9 @@
-//! Real interoperability with Python's `cryptography.fernet` + PyYAML, both directions.
+//! Real interoperability with Python's `cryptography.fernet` + PyYAML, both directions, and
+//! (feature `age`) with Python's `pyrage` for age-encrypted configs.
 //!
 //! The test makes a virtual environment in `<repo>/.cache/secrets-local-python` (ignored by
 //! git; `$SECRETS_CACHE_DIR/secrets-local-python` when that is set, as scripts/test.sh does)
-//! and installs `cryptography` and `pyyaml` from PyPI into it, once. It needs `python3`
+//! and installs `cryptography`, `pyyaml` and `pyrage` from PyPI into it, once. It needs `python3`
 //! with the `venv` module; set `SECRETS_LOCAL_PYTHON` to use another interpreter that already
 //! has both packages. When Python is missing the test FAILS and says how to install it.
 #![cfg(feature = "fernet")]
@@ -25,7 +26,7 @@ fn script() -> PathBuf {
 
 fn has_packages(python: &Path) -> bool {
     Command::new(python)
-        .args(["-c", "import cryptography.fernet, yaml"])
+        .args(["-c", "import cryptography.fernet, yaml, pyrage"])
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
@@ -39,8 +40,8 @@ fn python() -> &'static Path {
             let p = PathBuf::from(p);
             assert!(
                 has_packages(&p),
-                "SECRETS_LOCAL_PYTHON={} lacks `cryptography` or `pyyaml`: \
-                 run `{} -m pip install cryptography pyyaml`",
+                "SECRETS_LOCAL_PYTHON={} lacks `cryptography`, `pyyaml` or `pyrage`: \
+                 run `{} -m pip install cryptography pyyaml pyrage`",
                 p.display(),
                 p.display()
             );
@@ -85,12 +86,12 @@ fn python() -> &'static Path {
                 "--quiet",
                 "--disable-pip-version-check",
             ])
-            .args(["cryptography", "pyyaml"])
+            .args(["cryptography", "pyyaml", "pyrage"])
             .status()
             .expect("run pip");
         assert!(
             pip.success(),
-            "`pip install cryptography pyyaml` into {} failed (is PyPI reachable?)",
+            "`pip install cryptography pyyaml pyrage` into {} failed (is PyPI reachable?)",
             venv.display()
         );
         eprintln!("set up {} in {:?}", venv.display(), started.elapsed());
@@ -181,4 +182,72 @@ async fn rust_writes_python_reads() {
         })
     );
     eprintln!("rust -> python: {:?}", started.elapsed());
+}
+
+#[cfg(feature = "age")]
+fn run_age_python(args: &[&str], stdin: &str) -> String {
+    let mut child = Command::new(python())
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/age_interop.py"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start python");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "python {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// pyrage encrypts a YAML document to the service's age public key; Rust reads it.
+#[cfg(feature = "age")]
+#[tokio::test]
+async fn age_python_writes_rust_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = EncryptedYamlProvider::age_in_dir(dir.path());
+    let key = secrets_local::AgeKey::generate();
+    key.write_new(dir.path().join(".config.agekey")).unwrap();
+    let config = dir.path().join("config.age.yaml");
+    run_age_python(
+        &["encrypt", &key.recipient(), config.to_str().unwrap()],
+        "cgi-chat:\n  database:\n    host: db\n    port: 5432\n    password: from-python\n",
+    );
+    let db = p.get("cgi-chat/database", &LATEST).await.unwrap();
+    assert_eq!(
+        db.value().expose_text().unwrap(),
+        r#"{"host":"db","port":5432,"password":"from-python"}"#
+    );
+}
+
+/// Rust writes an age-encrypted document; pyrage decrypts it with the same identity file.
+#[cfg(feature = "age")]
+#[tokio::test]
+async fn age_rust_writes_python_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = EncryptedYamlProvider::age_in_dir(dir.path());
+    p.create_if_missing().unwrap();
+    p.write_document("cgi-chat:\n  database:\n    password: from-rust\n    port: 5432\n")
+        .unwrap();
+    let json = run_age_python(
+        &[
+            "decrypt",
+            dir.path().join(".config.agekey").to_str().unwrap(),
+            dir.path().join("config.age.yaml").to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(
+        json.trim(),
+        r#"{"cgi-chat": {"database": {"password": "from-rust", "port": 5432}}}"#
+    );
 }
