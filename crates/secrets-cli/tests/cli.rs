@@ -139,3 +139,40 @@ fn providers_lists_env() {
             .any(|l| l == "env")
     );
 }
+
+/// `SECRETS_PROVIDER=encrypted SECRETS_ENCRYPTED_FORMAT=age` reads an age-encrypted config.
+#[cfg(feature = "local")]
+#[test]
+fn encrypted_age_config_through_the_environment() {
+    let dir = workdir();
+    let config = secrets::local::EncryptedYamlProvider::age_in_dir(&dir);
+    config.create_if_missing().unwrap();
+    config
+        .write_document(&format!(
+            "cgi-chat:\n  database:\n    host: db\n    port: 5432\n    username: u\n    password: {CANARY}\n"
+        ))
+        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_secrets"))
+        .args(["database", "cgi-chat/database"])
+        .current_dir(&dir)
+        .env("SECRETS_PROVIDER", "encrypted")
+        .env("SECRETS_ENCRYPTED_FORMAT", "age")
+        .env("SECRETS_ENCRYPTED_DIR", &dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("url: postgres://u:[REDACTED]@db:5432"),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains(CANARY));
+    let out = Command::new(env!("CARGO_BIN_EXE_secrets"))
+        .args(["get", "cgi-chat/database"])
+        .current_dir(&dir)
+        .env("SECRETS_PROVIDER", "encrypted")
+        .env("SECRETS_ENCRYPTED_FORMAT", "rot13")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}

@@ -29,6 +29,9 @@ pub const ENV_FOLDER: &str = "SECRETS_FOLDER";
 pub const ENV_KEYRING_SERVICE: &str = "SECRETS_KEYRING_SERVICE";
 /// `SECRETS_ENCRYPTED_DIR`: the folder holding `config.enc.yaml` and `.config.key` (default `.`).
 pub const ENV_ENCRYPTED_DIR: &str = "SECRETS_ENCRYPTED_DIR";
+/// `SECRETS_ENCRYPTED_FORMAT`: `fernet` (default: `config.enc.yaml` + `.config.key`) or `age`
+/// (`config.age.yaml` + `.config.agekey`).
+pub const ENV_ENCRYPTED_FORMAT: &str = "SECRETS_ENCRYPTED_FORMAT";
 /// `SECRETS_CHAIN`: the kinds a `chain` provider tries in order, such as `keyring,dotenv`.
 pub const ENV_CHAIN: &str = "SECRETS_CHAIN";
 /// `SECRETS_STRICT_PERMISSIONS`: `1` refuses secret files readable by group or others.
@@ -351,7 +354,7 @@ impl Secrets {
 /// | variable | meaning |
 /// |---|---|
 /// | `SECRETS_PROVIDER` | `env`, `aws`, `gcp`, `azure`, `vault`; with `local`: `dotenv`, `folder`, `keyring`, `encrypted`, `chain` |
-/// | `SECRETS_FOLDER`, `SECRETS_KEYRING_SERVICE`, `SECRETS_ENCRYPTED_DIR`, `SECRETS_CHAIN`, `SECRETS_STRICT_PERMISSIONS` | settings of the local providers |
+/// | `SECRETS_FOLDER`, `SECRETS_KEYRING_SERVICE`, `SECRETS_ENCRYPTED_DIR`, `SECRETS_ENCRYPTED_FORMAT`, `SECRETS_CHAIN`, `SECRETS_STRICT_PERMISSIONS` | settings of the local providers |
 /// | `SECRETS_DOTENV` | the `.env` file of the `env` provider (default `.env`, if present) |
 /// | `SECRETS_ENV_PREFIX` | a prefix for the `env` provider's variable names |
 /// | `SECRETS_MAX_BUNDLE_BYTES` | the largest bundle decoded (default 65536) |
@@ -535,10 +538,23 @@ impl SecretsBuilder {
                 None => Arc::new(secrets_local::KeyringProvider::new()),
             }),
             #[cfg(feature = "local")]
-            ProviderKind::Encrypted => Ok(Arc::new(secrets_local::EncryptedYamlProvider::in_dir(
-                self.env(ENV_ENCRYPTED_DIR)?
-                    .unwrap_or_else(|| String::from(".")),
-            ))),
+            ProviderKind::Encrypted => {
+                let dir = self
+                    .env(ENV_ENCRYPTED_DIR)?
+                    .unwrap_or_else(|| String::from("."));
+                match self.env(ENV_ENCRYPTED_FORMAT)?.as_deref().map(str::trim) {
+                    None | Some("fernet") => {
+                        Ok(Arc::new(secrets_local::EncryptedYamlProvider::in_dir(dir)))
+                    }
+                    Some("age") => Ok(Arc::new(secrets_local::EncryptedYamlProvider::age_in_dir(
+                        dir,
+                    ))),
+                    Some(other) => Err(Error::new(ErrorKind::InvalidConfig, "secrets")
+                        .with_message(format!(
+                            "{ENV_ENCRYPTED_FORMAT}={other:?}: expected fernet or age"
+                        ))),
+                }
+            }
             #[cfg(feature = "local")]
             ProviderKind::Chain => {
                 let list = self.env(ENV_CHAIN)?.ok_or_else(|| {
