@@ -372,7 +372,12 @@ impl EncryptedYamlProvider {
             Err(e) => return Err(e),
         };
         let text = std::str::from_utf8(&buf).map_err(|_| {
-            self.decode_error(name, "the file is not an encrypted config (it is not text)")
+            let problem = match &self.key {
+                #[cfg(feature = "age")]
+                KeySource::Age { .. } => "the file is not an armored age file (it is not text)",
+                _ => "the file is not a Fernet token (it is not text)",
+            };
+            self.decode_error(name, problem)
         })?;
         Ok(Some(text.trim().to_string()))
     }
