@@ -130,7 +130,7 @@ pub fn name_for_secret_id(id: &str) -> Option<String> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Target {
     /// `projects/P/secrets/S` or `projects/P/locations/L/secrets/S`.
-    pub(crate) secret: String,
+    pub(crate) resource: String,
     /// The version segment given in a full resource name.
     pub(crate) pinned: Option<String>,
 }
@@ -181,7 +181,7 @@ impl Target {
                 ));
             }
         };
-        Ok(format!("{}/versions/{segment}", self.secret))
+        Ok(format!("{}/versions/{segment}", self.resource))
     }
 }
 
@@ -256,7 +256,7 @@ fn parse_resource(name: &str) -> Result<Target> {
         check_segment(name, "version", v, is_id_char, MAX_SECRET_ID_LEN)?;
     }
     Ok(Target {
-        secret,
+        resource: secret,
         pinned: pinned.map(str::to_owned),
     })
 }
@@ -291,7 +291,7 @@ pub(crate) fn resolve(project: &str, name: &str) -> Result<Target> {
     }
     let id = secret_id_for_name(name)?;
     Ok(Target {
-        secret: format!("projects/{project}/secrets/{id}"),
+        resource: format!("projects/{project}/secrets/{id}"),
         pinned: None,
     })
 }
@@ -389,17 +389,17 @@ mod tests {
     #[test]
     fn resolves_plain_and_resource_names() {
         let t = resolve("proj-1", "cgi-chat/database").unwrap();
-        assert_eq!(t.secret, "projects/proj-1/secrets/cgi-chat__database");
+        assert_eq!(t.resource, "projects/proj-1/secrets/cgi-chat__database");
         assert_eq!(t.pinned, None);
 
         let t = resolve("proj-1", "projects/other/secrets/a__b").unwrap();
-        assert_eq!(t.secret, "projects/other/secrets/a__b");
+        assert_eq!(t.resource, "projects/other/secrets/a__b");
 
         let t = resolve("p", "projects/123/secrets/s/versions/7").unwrap();
         assert_eq!(t.pinned.as_deref(), Some("7"));
 
         let t = resolve("p", "projects/p2/locations/europe-west1/secrets/s").unwrap();
-        assert_eq!(t.secret, "projects/p2/locations/europe-west1/secrets/s");
+        assert_eq!(t.resource, "projects/p2/locations/europe-west1/secrets/s");
 
         for bad in [
             "projects/p",

@@ -162,7 +162,7 @@ impl GcpProvider {
     /// # }).unwrap();
     /// ```
     pub fn secret_resource_name(&self, name: &str) -> Result<String> {
-        Ok(resolve(&self.settings.project, name)?.secret)
+        Ok(resolve(&self.settings.project, name)?.resource)
     }
 
     fn context<'a>(&'a self, name: &'a str, resource: &'a str) -> Context<'a> {

@@ -8,7 +8,6 @@
 //! same files.
 
 use std::fmt;
-use std::fs::OpenOptions;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::str::FromStr;
@@ -17,7 +16,7 @@ use age::secrecy::ExposeSecret as _;
 use secrets_core::secrecy::zeroize::Zeroizing;
 use secrets_core::{Error, ErrorKind, Result};
 
-use crate::common::{PermissionGuard, PermissionPolicy, io_error, read_file_limited};
+use crate::common::{PermissionGuard, PermissionPolicy, read_file_limited, write_new_private};
 
 const PROVIDER: &str = "encrypted-file";
 const MAX_IDENTITY_FILE: u64 = 64 * 1024;
@@ -83,33 +82,18 @@ impl AgeKey {
     /// Writes the identity to a new file created with mode `0600`, as `age-keygen` does (an
     /// existing file is never replaced).
     pub fn write_new(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                Error::new(ErrorKind::InvalidConfig, PROVIDER).with_message(format!(
-                    "the age identity file {} already exists; it is never overwritten",
-                    path.display()
-                ))
-            } else {
-                io_error(PROVIDER, None, path, e)
-            }
-        })?;
         let secret = self.0.to_string();
         let text = Zeroizing::new(format!(
             "# public key: {}\n{}\n",
             self.recipient(),
             secret.expose_secret()
         ));
-        file.write_all(text.as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(|e| io_error(PROVIDER, None, path, e))
+        write_new_private(
+            PROVIDER,
+            "age identity file",
+            path.as_ref(),
+            text.as_bytes(),
+        )
     }
 
     /// Encrypts `plain` to this identity's public key and to `others` (`age1...` keys), as

@@ -332,6 +332,38 @@ fn process_salt() -> &'static [u8; 32] {
     })
 }
 
+/// Writes `bytes` to a new file created with mode `0600`, for key files. An existing file is
+/// never replaced: that is an [`ErrorKind::InvalidConfig`] error naming `what`.
+#[cfg(feature = "fernet")]
+pub(crate) fn write_new_private(
+    provider: &'static str,
+    what: &str,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            Error::new(ErrorKind::InvalidConfig, provider).with_message(format!(
+                "the {what} {} already exists; it is never overwritten",
+                path.display()
+            ))
+        } else {
+            io_error(provider, None, path, e)
+        }
+    })?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| io_error(provider, None, path, e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,7 @@ use serde_norway::Value;
 
 use crate::common::{
     DEFAULT_MAX_SIZE, PermissionGuard, PermissionPolicy, check_local_name, digest, into_exact,
-    io_error, read_file_limited,
+    io_error, read_file_limited, write_new_private,
 };
 
 const PROVIDER: &str = "encrypted-file";
@@ -108,27 +108,7 @@ impl FernetKey {
     /// replaced: that is an [`ErrorKind::InvalidConfig`] error). No newline is added, as
     /// Python's `open(path, "wb").write(key)` does.
     pub fn write_new(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                Error::new(ErrorKind::InvalidConfig, PROVIDER).with_message(format!(
-                    "the key file {} already exists; it is never overwritten",
-                    path.display()
-                ))
-            } else {
-                io_error(PROVIDER, None, path, e)
-            }
-        })?;
-        file.write_all(self.0.as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(|e| io_error(PROVIDER, None, path, e))
+        write_new_private(PROVIDER, "key file", path.as_ref(), self.0.as_bytes())
     }
 
     /// The key in URL-safe base64 with padding.

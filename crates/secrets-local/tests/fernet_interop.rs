@@ -24,6 +24,11 @@ fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/fernet_interop.py")
 }
 
+#[cfg(feature = "age")]
+fn age_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/age_interop.py")
+}
+
 fn has_packages(python: &Path) -> bool {
     Command::new(python)
         .args(["-c", "import cryptography.fernet, yaml, pyrage"])
@@ -100,8 +105,13 @@ fn python() -> &'static Path {
 }
 
 fn run_python(args: &[&str], stdin: &str) -> String {
+    run_script(&script(), args, stdin)
+}
+
+/// Runs one of the support scripts with `args`, feeding `stdin`; returns its stdout.
+fn run_script(script: &Path, args: &[&str], stdin: &str) -> String {
     let mut child = Command::new(python())
-        .arg(script())
+        .arg(script)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -184,31 +194,6 @@ async fn rust_writes_python_reads() {
     eprintln!("rust -> python: {:?}", started.elapsed());
 }
 
-#[cfg(feature = "age")]
-fn run_age_python(args: &[&str], stdin: &str) -> String {
-    let mut child = Command::new(python())
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/age_interop.py"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start python");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "python {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 /// pyrage encrypts a YAML document to the service's age public key; Rust reads it.
 #[cfg(feature = "age")]
 #[tokio::test]
@@ -218,7 +203,8 @@ async fn age_python_writes_rust_reads() {
     let key = secrets_local::AgeKey::generate();
     key.write_new(dir.path().join(".config.agekey")).unwrap();
     let config = dir.path().join("config.age.yaml");
-    run_age_python(
+    run_script(
+        &age_script(),
         &["encrypt", &key.recipient(), config.to_str().unwrap()],
         "cgi-chat:\n  database:\n    host: db\n    port: 5432\n    password: from-python\n",
     );
@@ -238,7 +224,8 @@ async fn age_rust_writes_python_reads() {
     p.create_if_missing().unwrap();
     p.write_document("cgi-chat:\n  database:\n    password: from-rust\n    port: 5432\n")
         .unwrap();
-    let json = run_age_python(
+    let json = run_script(
+        &age_script(),
         &[
             "decrypt",
             dir.path().join(".config.agekey").to_str().unwrap(),

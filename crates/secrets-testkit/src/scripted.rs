@@ -13,8 +13,7 @@ use secrets_core::{
 /// A scripted store. Every `set` adds a version (`"1"`, `"2"`, ...) and makes it current.
 /// Calls are counted; errors and latency can be injected; the version probe and batch get
 /// can be switched off to exercise the cache's fallbacks. Latency uses `tokio::time::sleep`,
-/// so a paused test clock controls it.
-#[derive(Debug)]
+/// so a paused test clock controls it. `Debug` shows counts, never the stored values.
 pub struct ScriptedProvider {
     state: Mutex<State>,
     caps: Capabilities,
@@ -23,7 +22,7 @@ pub struct ScriptedProvider {
     batches: AtomicU64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct State {
     secrets: HashMap<String, (u64, String)>,
     faults: VecDeque<ErrorKind>,
@@ -37,6 +36,17 @@ enum Call {
     Get,
     Probe,
     Batch,
+}
+
+impl std::fmt::Debug for ScriptedProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScriptedProvider")
+            .field("secrets", &self.state().secrets.len())
+            .field("gets", &self.gets())
+            .field("probes", &self.probes())
+            .field("batches", &self.batches())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for ScriptedProvider {
